@@ -1,3 +1,7 @@
 //! Experiments and benchmarks for `rcu`, `rwsem` and `netns-core`.
-//!
-//! The implementation lands with the crate's own issue; this library is empty until then.
+
+pub mod cputime;
+pub mod kernel;
+pub mod plot;
+pub mod progress;
+pub mod table;
