@@ -1,0 +1,27 @@
+//! `netns-bench`: the seed experiments of the net_mutex -> pernet_ops_rwsem change.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use netns_bench::cli::{Cli, Command};
+use netns_bench::{kernel, report};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Kernel(args) => report::kernel(&args),
+        Command::KernelChild { iterations } => {
+            return ExitCode::from(kernel::child_main(iterations) as u8);
+        }
+    };
+    match result {
+        Ok(text) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(message) => {
+            eprintln!("netns-bench: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
