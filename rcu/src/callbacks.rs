@@ -1,0 +1,256 @@
+//! The callback queue: `call_srcu`, `srcu_barrier`, batching, the bound and the worker loop.
+//!
+//! Callbacks wait in one FIFO queue per domain. The worker takes the whole queue as a batch,
+//! waits for one grace period that starts after the take, and runs the batch; callbacks queued
+//! meanwhile form the next batch, so one grace period serves every callback queued while the
+//! previous one ran. Callbacks are numbered in queue order; a batch is the contiguous range
+//! `[start, end)` of numbers it took.
+//!
+//! # Invariants
+//!
+//! 1. `pending` holds exactly the callbacks numbered `[taken, queued)`, in order.
+//! 2. Every taken callback belongs to exactly one range in `in_flight` until it has run.
+//! 3. A barrier that saw `queued == q` returns once `taken >= q` and no range in `in_flight`
+//!    starts below `q` (by 1 and 2, every callback numbered below `q` has then run).
+//!
+//! # Orderings
+//!
+//! All state is under one mutex. A callback's `call` happens before the batch's take (the
+//! mutex), which happens before the grace period's cookie is taken, so the grace period starts
+//! after the `call`. A callback's run happens before the `finish` that removes its range, which
+//! happens before a barrier that sees the range gone (the mutex again).
+
+use crate::sync::{Condvar, Mutex, MutexGuard, lock};
+use std::panic::{AssertUnwindSafe, catch_unwind};
+
+/// A queued callback.
+pub(crate) type Callback = Box<dyn FnOnce() + Send + 'static>;
+
+/// What `call` does when the queue is past its bound (see [`crate::DomainBuilder::overflow`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum Overflow {
+    /// The caller takes the queued callbacks, waits for a grace period and runs them itself
+    /// (the default).
+    #[default]
+    Help,
+    /// The caller blocks until the worker has brought the queue under the bound.
+    Block,
+}
+
+/// Counters kept under the queue lock.
+#[derive(Clone, Copy, Debug, Default)]
+pub(crate) struct QueueCounts {
+    pub(crate) queued: u64,
+    pub(crate) completed: u64,
+    pub(crate) panicked: u64,
+    pub(crate) over_bound: u64,
+    pub(crate) helped: u64,
+    pub(crate) batches: u64,
+}
+
+#[derive(Default)]
+struct QueueState {
+    /// Invariant 1.
+    pending: Vec<Callback>,
+    /// An empty vector kept for the next swap, so batching allocates nothing in steady state.
+    spare: Vec<Callback>,
+    /// Callbacks taken out of `pending` so far.
+    taken: u64,
+    /// Invariant 2: `[start, end)` of batches taken and not yet finished.
+    in_flight: Vec<(u64, u64)>,
+    /// A grace-period cookie the worker must reach (`start_poll`); 0 if none.
+    poll_target: u64,
+    /// The worker waits on `worker_cv`.
+    worker_idle: bool,
+    /// The owning domain is gone: run what is queued, then exit.
+    shutdown: bool,
+    counts: QueueCounts,
+}
+
+/// One domain's callback queue.
+pub(crate) struct CallbackQueue {
+    state: Mutex<QueueState>,
+    worker_cv: Condvar,
+    done_cv: Condvar,
+    bound: usize,
+    overflow: Overflow,
+}
+
+impl std::fmt::Debug for CallbackQueue {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CallbackQueue")
+            .field("bound", &self.bound)
+            .field("overflow", &self.overflow)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The grace-period operations the queue needs from its domain.
+pub(crate) trait GraceSource {
+    /// A cookie for a grace period starting now.
+    fn cookie(&self) -> u64;
+    /// Waits until `cookie` is reached.
+    fn wait(&self, cookie: u64);
+    /// Whether `cookie` is reached.
+    fn reached(&self, cookie: u64) -> bool;
+}
+
+impl CallbackQueue {
+    pub(crate) fn new(bound: usize, overflow: Overflow) -> Self {
+        Self {
+            state: Mutex::new(QueueState::default()),
+            worker_cv: Condvar::new(),
+            done_cv: Condvar::new(),
+            bound: bound.max(1),
+            overflow,
+        }
+    }
+
+    /// Queues `cb`. `may_wait` says whether this caller may wait for a grace period (it is
+    /// outside every read section of the domain and is not its worker); it is only asked when
+    /// the queue is past its bound.
+    pub(crate) fn push(&self, cb: Callback, gs: &dyn GraceSource, may_wait: &dyn Fn() -> bool) {
+        let mut st = lock(&self.state);
+        if outstanding(&st) >= self.bound as u64 {
+            if may_wait() {
+                st = self.push_contended(st, gs);
+            } else {
+                st.counts.over_bound += 1;
+            }
+        }
+        st.pending.push(cb);
+        st.counts.queued += 1;
+        let wake = st.worker_idle;
+        drop(st);
+        if wake {
+            self.worker_cv.notify_one();
+        }
+    }
+
+    /// Brings the queue under its bound by helping or blocking, per the overflow policy.
+    #[cold]
+    fn push_contended<'a>(
+        &'a self,
+        mut st: MutexGuard<'a, QueueState>,
+        gs: &dyn GraceSource,
+    ) -> MutexGuard<'a, QueueState> {
+        while outstanding(&st) >= self.bound as u64 {
+            if self.overflow == Overflow::Help && !st.pending.is_empty() {
+                st.counts.helped += 1;
+                let (batch, start) = take_batch(&mut st);
+                drop(st);
+                self.run_batch(batch, start, gs);
+                st = lock(&self.state);
+            } else {
+                if st.worker_idle {
+                    self.worker_cv.notify_one();
+                }
+                st = self.done_cv.wait(st).unwrap_or_else(|p| p.into_inner());
+            }
+        }
+        st
+    }
+
+    /// Waits for a grace period, runs `batch` and retires its range.
+    fn run_batch(&self, mut batch: Vec<Callback>, start: u64, gs: &dyn GraceSource) {
+        let n = batch.len() as u64;
+        gs.wait(gs.cookie());
+        let mut panicked = 0;
+        for cb in batch.drain(..) {
+            // A panicking callback must not take the others (or the worker) with it; it is
+            // counted instead (`Stats::callback_panics`).
+            if catch_unwind(AssertUnwindSafe(cb)).is_err() {
+                panicked += 1;
+            }
+        }
+        let mut st = lock(&self.state);
+        let pos = st.in_flight.iter().position(|&(s, _)| s == start);
+        st.in_flight
+            .swap_remove(pos.expect("rcu: finished batch was not in flight"));
+        st.counts.completed += n;
+        st.counts.panicked += panicked;
+        st.counts.batches += 1;
+        if st.spare.capacity() < batch.capacity() {
+            st.spare = batch;
+        }
+        drop(st);
+        self.done_cv.notify_all();
+    }
+
+    /// Waits until every callback queued before this call has run (invariant 3).
+    pub(crate) fn barrier(&self) {
+        let mut st = lock(&self.state);
+        let target = st.counts.queued;
+        while !(st.taken >= target && st.in_flight.iter().all(|&(s, _)| s >= target)) {
+            if st.worker_idle {
+                self.worker_cv.notify_one();
+            }
+            st = self.done_cv.wait(st).unwrap_or_else(|p| p.into_inner());
+        }
+    }
+
+    /// Asks the worker to drive grace periods until `cookie` is reached.
+    pub(crate) fn request_poll(&self, cookie: u64) {
+        let mut st = lock(&self.state);
+        if cookie > st.poll_target {
+            st.poll_target = cookie;
+        }
+        let wake = st.worker_idle;
+        drop(st);
+        if wake {
+            self.worker_cv.notify_one();
+        }
+    }
+
+    /// Tells the worker to finish the queue and exit.
+    pub(crate) fn shutdown(&self) {
+        lock(&self.state).shutdown = true;
+        self.worker_cv.notify_all();
+    }
+
+    /// A copy of the counters.
+    pub(crate) fn counts(&self) -> QueueCounts {
+        lock(&self.state).counts
+    }
+
+    /// The worker's loop: runs batches and polled grace periods until shutdown with an empty
+    /// queue.
+    pub(crate) fn worker_loop(&self, gs: &dyn GraceSource) {
+        let mut st = lock(&self.state);
+        loop {
+            if !st.pending.is_empty() {
+                let (batch, start) = take_batch(&mut st);
+                drop(st);
+                self.run_batch(batch, start, gs);
+                st = lock(&self.state);
+            } else if st.poll_target != 0 && !gs.reached(st.poll_target) {
+                let target = st.poll_target;
+                drop(st);
+                gs.wait(target);
+                st = lock(&self.state);
+            } else if st.shutdown {
+                return;
+            } else {
+                st.worker_idle = true;
+                st = self.worker_cv.wait(st).unwrap_or_else(|p| p.into_inner());
+                st.worker_idle = false;
+            }
+        }
+    }
+}
+
+/// Callbacks queued and not yet run.
+fn outstanding(st: &QueueState) -> u64 {
+    st.counts.queued - st.counts.completed
+}
+
+/// Takes all of `pending` as one batch (invariants 1 and 2); returns it and its first number.
+fn take_batch(st: &mut QueueState) -> (Vec<Callback>, u64) {
+    let spare = std::mem::take(&mut st.spare);
+    let batch = std::mem::replace(&mut st.pending, spare);
+    let start = st.taken;
+    st.taken += batch.len() as u64;
+    st.in_flight.push((start, st.taken));
+    (batch, start)
+}

@@ -1,0 +1,194 @@
+//! Finding the calling thread's reader record for a domain, with no registration call.
+//!
+//! Each domain gets a dense id (recycled when the domain dies) and a never-reused generation.
+//! Each thread keeps, in a `thread_local!` with const initialisation, a small vector indexed by
+//! domain id whose entries hold the generation they were made for and a strong reference to the
+//! thread's record. A lookup is a bounds check and a generation compare; a miss (first read of
+//! this domain on this thread, or an id recycled from a dead domain) takes the slow path, which
+//! claims a free record from the domain's list or appends a new one.
+//!
+//! When a thread exits, the thread-local destructor releases each of its records that is not
+//! inside a read section, so a later thread can claim it; the domain's record list therefore
+//! grows with the largest number of threads that read it at once, not with thread churn.
+//!
+//! # Invariants
+//!
+//! 1. A slot's record belongs to the domain of the slot's generation, and this thread owns it
+//!    (`claimed` is true) for as long as the slot holds it.
+//! 2. The slots vector is only touched by its thread, never re-entrantly (no user code runs
+//!    while it is borrowed).
+
+use crate::gp::RecordList;
+use crate::protocol::Record;
+use crate::sync::{Arc, Ordering, lock};
+use crossbeam_utils::CachePadded;
+use std::cell::UnsafeCell;
+use std::sync::Mutex as StdMutex;
+use std::sync::atomic::AtomicU64 as StdAtomicU64;
+
+type RecordRef = Arc<CachePadded<Record>>;
+
+struct Slot {
+    /// The generation of the domain this slot serves; 0 = empty.
+    generation: u64,
+    record: Option<RecordRef>,
+}
+
+struct ThreadSlots {
+    /// Invariant 2.
+    slots: UnsafeCell<Vec<Slot>>,
+}
+
+impl Drop for ThreadSlots {
+    fn drop(&mut self) {
+        for slot in self.slots.get_mut().drain(..) {
+            if let Some(rec) = slot.record {
+                release(&rec);
+            }
+        }
+    }
+}
+
+thread_local! {
+    static SLOTS: ThreadSlots = const { ThreadSlots { slots: UnsafeCell::new(Vec::new()) } };
+}
+
+/// Gives `rec` up so another thread may claim it, unless it is still inside a read section
+/// (a guard leaked past thread exit keeps its record, and any grace period stays blocked on it,
+/// exactly as a leaked lock guard keeps a lock).
+fn release(rec: &Record) {
+    if rec.nesting() == 0 {
+        *lock(&rec.owner) = None;
+        rec.claimed.store(false, Ordering::Release);
+    }
+}
+
+/// Returns this thread's record for the domain (`id`, `generation`), creating it on first use;
+/// `None` once this thread's locals are being destroyed.
+#[inline]
+pub(crate) fn record(id: usize, generation: u64, records: &RecordList) -> Option<*const Record> {
+    SLOTS
+        .try_with(|ts| {
+            // SAFETY: invariant 2: only this thread touches its slots, and not re-entrantly.
+            let slots = unsafe { &*ts.slots.get() };
+            if let Some(Slot {
+                generation: g,
+                record: Some(rec),
+            }) = slots.get(id)
+            {
+                if *g == generation {
+                    return &***rec as *const Record;
+                }
+            }
+            record_slow(ts, id, generation, records)
+        })
+        .ok()
+}
+
+/// Returns this thread's record for the domain if it already has one (never creates it).
+#[inline]
+pub(crate) fn existing_record(id: usize, generation: u64) -> Option<*const Record> {
+    SLOTS
+        .try_with(|ts| {
+            // SAFETY: invariant 2.
+            let slots = unsafe { &*ts.slots.get() };
+            match slots.get(id) {
+                Some(Slot {
+                    generation: g,
+                    record: Some(rec),
+                }) if *g == generation => Some(&***rec as *const Record),
+                _ => None,
+            }
+        })
+        .ok()
+        .flatten()
+}
+
+#[cold]
+#[inline(never)]
+fn record_slow(
+    ts: &ThreadSlots,
+    id: usize,
+    generation: u64,
+    records: &RecordList,
+) -> *const Record {
+    let rec = claim(records);
+    let ptr = &**rec as *const Record;
+    // SAFETY: invariant 2; the shared borrow taken by the caller is no longer used.
+    let slots = unsafe { &mut *ts.slots.get() };
+    if slots.len() <= id {
+        slots.resize_with(id + 1, || Slot {
+            generation: 0,
+            record: None,
+        });
+    }
+    let old = std::mem::replace(
+        &mut slots[id],
+        Slot {
+            generation,
+            record: Some(rec),
+        },
+    );
+    if let Some(old) = old.record {
+        release(&old);
+    }
+    ptr
+}
+
+/// Claims an unclaimed record of the domain or appends a new one.
+fn claim(records: &RecordList) -> RecordRef {
+    let mut list = lock(records);
+    let rec = match list.iter().find(|r| {
+        r.claimed
+            .compare_exchange(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_ok()
+    }) {
+        Some(r) => r.clone(),
+        None => {
+            let r = Arc::new(CachePadded::new(Record::new()));
+            r.claimed.store(true, Ordering::Relaxed);
+            list.push(r.clone());
+            r
+        }
+    };
+    drop(list);
+    *lock(&rec.owner) = Some(std::thread::current());
+    rec
+}
+
+/// Dense domain ids, recycled when a domain dies.
+static FREE_IDS: StdMutex<(Vec<usize>, usize)> = StdMutex::new((Vec::new(), 0));
+/// Domain generations, never reused (starts at 1; 0 marks an empty slot).
+static NEXT_GENERATION: StdAtomicU64 = StdAtomicU64::new(1);
+
+/// A domain's identity in the per-thread slots; frees the id when dropped.
+#[derive(Debug)]
+pub(crate) struct DomainId {
+    pub(crate) id: usize,
+    pub(crate) generation: u64,
+}
+
+impl DomainId {
+    pub(crate) fn new() -> Self {
+        let generation = NEXT_GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut ids = FREE_IDS.lock().unwrap_or_else(|p| p.into_inner());
+        let id = match ids.0.pop() {
+            Some(id) => id,
+            None => {
+                ids.1 += 1;
+                ids.1 - 1
+            }
+        };
+        Self { id, generation }
+    }
+}
+
+impl Drop for DomainId {
+    fn drop(&mut self) {
+        FREE_IDS
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .0
+            .push(self.id);
+    }
+}
