@@ -61,8 +61,12 @@ struct QueueState {
     in_flight: Vec<(u64, u64)>,
     /// A grace-period cookie the worker must reach (`start_poll`); 0 if none.
     poll_target: u64,
-    /// The worker waits on `worker_cv`.
+    /// The worker waits on `worker_cv` with nothing to do.
     worker_idle: bool,
+    /// The worker waits on `worker_cv` for a batch to fill (see `GATHER_DELAY`).
+    worker_gathering: bool,
+    /// Callers blocked in `barrier` or past the bound: the worker must not gather.
+    hurry: usize,
     /// The owning domain is gone: run what is queued, then exit.
     shutdown: bool,
     counts: QueueCounts,
@@ -75,7 +79,20 @@ pub(crate) struct CallbackQueue {
     done_cv: Condvar,
     bound: usize,
     overflow: Overflow,
+    /// Once `pending` holds this many callbacks, the worker stops gathering.
+    gather_threshold: usize,
 }
+
+/// How long the worker lets a small batch fill before it starts the batch's grace period.
+/// A grace period costs two membarriers (a few microseconds, and an interrupt for every CPU
+/// running this process); waiting this long lets one grace period serve every callback a busy
+/// caller queues meanwhile (10,000 deferred drops take about 0.5 ms). `barrier`, a full batch,
+/// the bound and shutdown all cut the wait short.
+#[cfg(not(loom))]
+const GATHER_DELAY: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// A batch this large starts at once.
+const GATHER_THRESHOLD: usize = 4096;
 
 impl std::fmt::Debug for CallbackQueue {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -104,6 +121,7 @@ impl CallbackQueue {
             done_cv: Condvar::new(),
             bound: bound.max(1),
             overflow,
+            gather_threshold: GATHER_THRESHOLD.min(bound.max(2) / 2),
         }
     }
 
@@ -121,7 +139,8 @@ impl CallbackQueue {
         }
         st.pending.push(cb);
         st.counts.queued += 1;
-        let wake = st.worker_idle;
+        let wake =
+            st.worker_idle || (st.worker_gathering && st.pending.len() >= self.gather_threshold);
         drop(st);
         if wake {
             self.worker_cv.notify_one();
@@ -135,6 +154,7 @@ impl CallbackQueue {
         mut st: MutexGuard<'a, QueueState>,
         gs: &dyn GraceSource,
     ) -> MutexGuard<'a, QueueState> {
+        st.hurry += 1;
         while outstanding(&st) >= self.bound as u64 {
             if self.overflow == Overflow::Help && !st.pending.is_empty() {
                 st.counts.helped += 1;
@@ -143,12 +163,11 @@ impl CallbackQueue {
                 self.run_batch(batch, start, gs);
                 st = lock(&self.state);
             } else {
-                if st.worker_idle {
-                    self.worker_cv.notify_one();
-                }
+                self.worker_cv.notify_one();
                 st = self.done_cv.wait(st).unwrap_or_else(|p| p.into_inner());
             }
         }
+        st.hurry -= 1;
         st
     }
 
@@ -182,12 +201,15 @@ impl CallbackQueue {
     pub(crate) fn barrier(&self) {
         let mut st = lock(&self.state);
         let target = st.counts.queued;
-        while !(st.taken >= target && st.in_flight.iter().all(|&(s, _)| s >= target)) {
-            if st.worker_idle {
-                self.worker_cv.notify_one();
-            }
+        if barrier_done(&st, target) {
+            return;
+        }
+        st.hurry += 1;
+        self.worker_cv.notify_one();
+        while !barrier_done(&st, target) {
             st = self.done_cv.wait(st).unwrap_or_else(|p| p.into_inner());
         }
+        st.hurry -= 1;
     }
 
     /// Asks the worker to drive grace periods until `cookie` is reached.
@@ -219,6 +241,21 @@ impl CallbackQueue {
     pub(crate) fn worker_loop(&self, gs: &dyn GraceSource) {
         let mut st = lock(&self.state);
         loop {
+            #[cfg(not(loom))]
+            if !st.pending.is_empty()
+                && st.pending.len() < self.gather_threshold
+                && st.hurry == 0
+                && !st.shutdown
+            {
+                // Let the batch fill; a push that fills it, a barrier or shutdown wakes us.
+                st.worker_gathering = true;
+                st = self
+                    .worker_cv
+                    .wait_timeout(st, GATHER_DELAY)
+                    .map(|(g, _)| g)
+                    .unwrap_or_else(|p| p.into_inner().0);
+                st.worker_gathering = false;
+            }
             if !st.pending.is_empty() {
                 let (batch, start) = take_batch(&mut st);
                 drop(st);
@@ -238,6 +275,11 @@ impl CallbackQueue {
             }
         }
     }
+}
+
+/// Invariant 3: whether every callback numbered below `target` has run.
+fn barrier_done(st: &QueueState, target: u64) -> bool {
+    st.taken >= target && st.in_flight.iter().all(|&(s, _)| s >= target)
 }
 
 /// Callbacks queued and not yet run.

@@ -66,7 +66,7 @@ impl<T: Send + Sync + 'static> RcuCell<T> {
     #[track_caller]
     pub fn read<'g, G: ReadSection>(&self, guard: &'g G) -> &'g T {
         assert!(
-            guard.domain().same_domain(&self.domain),
+            guard.belongs_to(&self.domain),
             "rcu: RcuCell read under a guard of another domain"
         );
         // SAFETY: the pointer came from `Box::into_raw` and is dropped only after a grace

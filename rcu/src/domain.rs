@@ -8,6 +8,7 @@ use crate::stall::{StallConfig, StallReport};
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::ptr::NonNull;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
@@ -348,25 +349,35 @@ impl Domain {
     #[inline]
     pub fn read(&self) -> ReadGuard<'_> {
         let core = &*self.core;
-        match registry::record(core.ident.id, core.ident.generation, &core.records) {
-            Some(rec) => {
-                // SAFETY: this thread owns `rec` (registry invariant 1); it lives as long as the
-                // domain (protocol invariant 5), which the guard borrows.
-                core.shared.read_lock(unsafe { &*rec });
-                ReadGuard {
-                    domain: self,
-                    record: rec,
-                    owned_phase: 0,
-                    _not_send: PhantomData,
-                }
-            }
-            // This thread's locals are being destroyed: fall back to an owned-style section.
-            None => ReadGuard {
-                domain: self,
-                record: std::ptr::null(),
-                owned_phase: core.shared.down_read(),
-                _not_send: PhantomData,
-            },
+        let (id, generation) = (core.ident.id, core.ident.generation);
+        let Some(rec) = registry::record(id, generation, &core.records, &core.shared) else {
+            // This thread's locals are being destroyed: borrow a record for this section.
+            return self.read_transient();
+        };
+        // SAFETY: this thread owns `rec` (registry invariant 1, or a transient claim); it lives
+        // as long as the domain (protocol invariant 5), which the guard borrows.
+        core.shared.read_lock(unsafe { &*rec });
+        ReadGuard {
+            // SAFETY: `rec` points into a live `Arc` allocation, so it is not null.
+            record: unsafe { NonNull::new_unchecked(rec.cast_mut()) },
+            _marker: PhantomData,
+        }
+    }
+
+    /// `read` for a thread whose thread-locals are gone: the guard's record is tagged as
+    /// transient (low pointer bit) so its drop gives the record back.
+    #[cold]
+    #[inline(never)]
+    fn read_transient(&self) -> ReadGuard<'_> {
+        let core = &*self.core;
+        let rec = registry::transient_record(&core.records, &core.shared, core.ident.generation);
+        // SAFETY: as in `read`; the transient claim makes this thread the record's owner.
+        core.shared.read_lock(unsafe { &*rec });
+        let tagged = rec.cast_mut().map_addr(|a| a | TRANSIENT_TAG);
+        ReadGuard {
+            // SAFETY: a tagged non-null pointer is not null.
+            record: unsafe { NonNull::new_unchecked(tagged) },
+            _marker: PhantomData,
         }
     }
 
@@ -554,24 +565,48 @@ mod sealed {
 
 /// A read section of some domain: [`ReadGuard`] or [`OwnedReadGuard`]. Sealed.
 pub trait ReadSection: sealed::Sealed {
-    /// The domain this section belongs to.
-    fn domain(&self) -> &Domain;
+    /// Identifies the domain the section belongs to (a value never reused by another domain).
+    #[doc(hidden)]
+    fn domain_generation(&self) -> u64;
+
+    /// Whether this section belongs to `domain`.
+    fn belongs_to(&self, domain: &Domain) -> bool {
+        self.domain_generation() == domain.core.ident.generation
+    }
 }
 
 /// A thread-bound read section (`srcu_read_lock` .. `srcu_read_unlock`); see [`Domain::read`].
+///
+/// One pointer wide: the calling thread's record for the domain, which knows its domain.
 #[must_use = "the read section ends when the guard is dropped"]
 pub struct ReadGuard<'a> {
-    domain: &'a Domain,
-    /// This thread's record, or null for an owned-style section (see `owned_phase`).
-    record: *const Record,
-    owned_phase: usize,
-    _not_send: PhantomData<*const ()>,
+    /// This thread's record (registry invariant 1), or a transient one tagged with
+    /// `TRANSIENT_TAG` (records are cache-line aligned, so the low bit is free).
+    record: NonNull<Record>,
+    /// Borrows the domain (keeping the record valid) and makes the guard `!Send + !Sync`.
+    _marker: PhantomData<(&'a Domain, *const ())>,
+}
+
+/// Marks a guard whose record is transient (see `Domain::read_transient`).
+const TRANSIENT_TAG: usize = 1;
+static_assertions::const_assert!(
+    std::mem::align_of::<crossbeam_utils::CachePadded<Record>>() > TRANSIENT_TAG
+);
+
+impl ReadGuard<'_> {
+    #[inline]
+    fn record(&self) -> &Record {
+        let ptr = self.record.as_ptr().map_addr(|a| a & !TRANSIENT_TAG);
+        // SAFETY: the guard borrows the domain, which keeps its records alive (protocol
+        // invariant 5); untagging yields the record's address.
+        unsafe { &*ptr }
+    }
 }
 
 impl fmt::Debug for ReadGuard<'_> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ReadGuard")
-            .field("domain", &self.domain.core.ident.id)
+            .field("domain", &self.record().generation)
             .finish()
     }
 }
@@ -579,20 +614,20 @@ impl fmt::Debug for ReadGuard<'_> {
 impl Drop for ReadGuard<'_> {
     #[inline]
     fn drop(&mut self) {
-        let shared = &self.domain.core.shared;
-        if self.record.is_null() {
-            shared.up_read(self.owned_phase);
-        } else {
-            // SAFETY: as in `Domain::read`; the guard is !Send, so this is the owning thread.
-            shared.read_unlock(unsafe { &*self.record });
+        let rec = self.record();
+        // SAFETY: the guard borrows the domain (protocol invariant 6).
+        let shared = unsafe { rec.shared() };
+        // The guard is !Send, so this is the thread that owns the record.
+        if shared.read_unlock(rec) && self.record.as_ptr().addr() & TRANSIENT_TAG != 0 {
+            registry::release_transient(rec);
         }
     }
 }
 
 impl sealed::Sealed for ReadGuard<'_> {}
 impl ReadSection for ReadGuard<'_> {
-    fn domain(&self) -> &Domain {
-        self.domain
+    fn domain_generation(&self) -> u64 {
+        self.record().generation
     }
 }
 
@@ -620,7 +655,14 @@ impl Drop for OwnedReadGuard {
 
 impl sealed::Sealed for OwnedReadGuard {}
 impl ReadSection for OwnedReadGuard {
-    fn domain(&self) -> &Domain {
+    fn domain_generation(&self) -> u64 {
+        self.domain.core.ident.generation
+    }
+}
+
+impl OwnedReadGuard {
+    /// The domain this section belongs to.
+    pub fn domain(&self) -> &Domain {
         &self.domain
     }
 }

@@ -172,7 +172,7 @@ impl<T: Send + Sync + 'static> RcuList<T> {
     #[track_caller]
     pub fn iter<'g, G: ReadSection>(&self, guard: &'g G) -> Iter<'g, T> {
         assert!(
-            guard.domain().same_domain(&self.domain),
+            guard.belongs_to(&self.domain),
             "rcu: RcuList iterated under a guard of another domain"
         );
         Iter {

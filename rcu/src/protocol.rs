@@ -87,20 +87,47 @@ pub(crate) fn phase_index(ctr: usize) -> usize {
 pub(crate) struct Record {
     /// `PHASE_BIT` | nesting depth (see the module docs); written only by the owner (inv. 1).
     pub(crate) ctr: AtomicUsize,
+    /// The domain's reader state (invariant 6), so a guard needs nothing but the record.
+    shared: *const ReaderShared,
+    /// The domain's generation (see `registry`), to check that a guard matches a domain.
+    pub(crate) generation: u64,
+    /// A copy of the domain's fence mode, next to `ctr` so unlock reads one line before its
+    /// store.
+    fences: bool,
     /// Whether a live thread owns this record; changed under the record-list lock.
     pub(crate) claimed: AtomicBool,
     /// The owning thread, for stall reports; touched only on slow paths.
     pub(crate) owner: Mutex<Option<std::thread::Thread>>,
 }
 
+// SAFETY: `shared` is only dereferenced while the domain lives (invariant 6); every other field
+// is thread-safe.
+unsafe impl Send for Record {}
+// SAFETY: as above.
+unsafe impl Sync for Record {}
+
 impl Record {
-    /// A fresh, unclaimed record.
-    pub(crate) fn new() -> Self {
+    /// A fresh, unclaimed record of the domain whose reader state is `shared`.
+    pub(crate) fn new(shared: &ReaderShared, generation: u64) -> Self {
         Self {
             ctr: AtomicUsize::new(0),
+            shared,
+            generation,
+            fences: shared.fences(),
             claimed: AtomicBool::new(false),
             owner: Mutex::new(None),
         }
+    }
+
+    /// The reader state of the record's domain.
+    ///
+    /// # Safety
+    ///
+    /// The record's domain must be alive (invariant 6).
+    #[inline]
+    pub(crate) unsafe fn shared(&self) -> &ReaderShared {
+        // SAFETY: the caller keeps the domain, which owns the `ReaderShared`, alive.
+        unsafe { &*self.shared }
     }
 
     /// The owner's current nesting depth (only meaningful on the owning thread).
@@ -189,10 +216,12 @@ impl ReaderShared {
         self.hot.fences
     }
 
-    /// The reader-side barrier: a compiler barrier, or a full fence in fence mode.
+    /// The reader-side barrier: a compiler barrier, or a full fence in fence mode. `fences`
+    /// is read once per lock or unlock and passed in, so the compiler barrier does not force
+    /// it to be reloaded.
     #[inline(always)]
-    fn reader_barrier(&self) {
-        if self.hot.fences {
+    fn reader_barrier(fences: bool) {
+        if fences {
             fence(Ordering::SeqCst);
         } else {
             compiler_fence();
@@ -215,9 +244,10 @@ impl ReaderShared {
         if ctr & NEST_MASK == 0 {
             // Outermost: snapshot the phase. The barrier orders this store before the
             // section's accesses (pairs with the grace period's start barrier).
+            let fences = self.hot.fences;
             rec.ctr
                 .store(self.hot.gp_ctr.load(Ordering::Relaxed), Ordering::Relaxed);
-            self.reader_barrier();
+            Self::reader_barrier(fences);
         } else {
             assert!(
                 ctr & NEST_MASK != NEST_MASK,
@@ -227,23 +257,27 @@ impl ReaderShared {
         }
     }
 
-    /// Leaves a read section on `rec` (`srcu_read_unlock` / `rcu_read_unlock`).
+    /// Leaves a read section on `rec` (`srcu_read_unlock` / `rcu_read_unlock`); returns whether
+    /// this ended the outermost section.
     #[inline]
-    pub(crate) fn read_unlock(&self, rec: &Record) {
+    pub(crate) fn read_unlock(&self, rec: &Record) -> bool {
         let ctr = rec.ctr.load(Ordering::Relaxed);
         debug_assert!(is_reading(ctr), "rcu: unlock without a read section");
         if ctr & NEST_MASK == NEST_ONE {
             // Outermost: the first barrier keeps the section's accesses before the store (pairs
             // with the grace period's end barrier); the second orders the store before the
             // `waiting` load (pairs with the waiter's store + heavy barrier).
-            self.reader_barrier();
+            let fences = rec.fences;
+            Self::reader_barrier(fences);
             rec.ctr.store(ctr - NEST_ONE, Ordering::Relaxed);
-            self.reader_barrier();
+            Self::reader_barrier(fences);
             if self.hot.waiting.load(Ordering::Relaxed) {
                 self.wake_slow();
             }
+            true
         } else {
             rec.ctr.store(ctr - NEST_ONE, Ordering::Relaxed);
+            false
         }
     }
 

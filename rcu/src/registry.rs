@@ -19,10 +19,10 @@
 //!    while it is borrowed).
 
 use crate::gp::RecordList;
-use crate::protocol::Record;
+use crate::protocol::{ReaderShared, Record};
 use crate::sync::{Arc, Ordering, lock};
 use crossbeam_utils::CachePadded;
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 use std::sync::Mutex as StdMutex;
 use std::sync::atomic::AtomicU64 as StdAtomicU64;
 
@@ -41,6 +41,7 @@ struct ThreadSlots {
 
 impl Drop for ThreadSlots {
     fn drop(&mut self) {
+        let _ = LAST.try_with(|l| l.set((0, std::ptr::null())));
         for slot in self.slots.get_mut().drain(..) {
             if let Some(rec) = slot.record {
                 release(&rec);
@@ -51,6 +52,10 @@ impl Drop for ThreadSlots {
 
 thread_local! {
     static SLOTS: ThreadSlots = const { ThreadSlots { slots: UnsafeCell::new(Vec::new()) } };
+    /// A one-entry cache in front of `SLOTS`: the generation and record of the domain this
+    /// thread read last. It has no destructor, so reaching it costs no lazy-registration check;
+    /// `ThreadSlots::drop` empties it before releasing the records (invariant 3).
+    static LAST: Cell<(u64, *const Record)> = const { Cell::new((0, std::ptr::null())) };
 }
 
 /// Gives `rec` up so another thread may claim it, unless it is still inside a read section
@@ -66,8 +71,29 @@ fn release(rec: &Record) {
 /// Returns this thread's record for the domain (`id`, `generation`), creating it on first use;
 /// `None` once this thread's locals are being destroyed.
 #[inline]
-pub(crate) fn record(id: usize, generation: u64, records: &RecordList) -> Option<*const Record> {
-    SLOTS
+pub(crate) fn record(
+    id: usize,
+    generation: u64,
+    records: &RecordList,
+    shared: &ReaderShared,
+) -> Option<*const Record> {
+    if let Ok((g, rec)) = LAST.try_with(Cell::get) {
+        if g == generation {
+            return Some(rec);
+        }
+    }
+    record_miss(id, generation, records, shared)
+}
+
+/// The `LAST` miss path: the per-domain vector, then the slow path.
+#[inline(never)]
+fn record_miss(
+    id: usize,
+    generation: u64,
+    records: &RecordList,
+    shared: &ReaderShared,
+) -> Option<*const Record> {
+    let rec = SLOTS
         .try_with(|ts| {
             // SAFETY: invariant 2: only this thread touches its slots, and not re-entrantly.
             let slots = unsafe { &*ts.slots.get() };
@@ -80,14 +106,21 @@ pub(crate) fn record(id: usize, generation: u64, records: &RecordList) -> Option
                     return &***rec as *const Record;
                 }
             }
-            record_slow(ts, id, generation, records)
+            record_slow(ts, id, generation, records, shared)
         })
-        .ok()
+        .ok()?;
+    let _ = LAST.try_with(|l| l.set((generation, rec)));
+    Some(rec)
 }
 
 /// Returns this thread's record for the domain if it already has one (never creates it).
 #[inline]
 pub(crate) fn existing_record(id: usize, generation: u64) -> Option<*const Record> {
+    if let Ok((g, rec)) = LAST.try_with(Cell::get) {
+        if g == generation {
+            return Some(rec);
+        }
+    }
     SLOTS
         .try_with(|ts| {
             // SAFETY: invariant 2.
@@ -111,8 +144,9 @@ fn record_slow(
     id: usize,
     generation: u64,
     records: &RecordList,
+    shared: &ReaderShared,
 ) -> *const Record {
-    let rec = claim(records);
+    let rec = claim(records, shared, generation);
     let ptr = &**rec as *const Record;
     // SAFETY: invariant 2; the shared borrow taken by the caller is no longer used.
     let slots = unsafe { &mut *ts.slots.get() };
@@ -136,7 +170,7 @@ fn record_slow(
 }
 
 /// Claims an unclaimed record of the domain or appends a new one.
-fn claim(records: &RecordList) -> RecordRef {
+fn claim(records: &RecordList, shared: &ReaderShared, generation: u64) -> RecordRef {
     let mut list = lock(records);
     let rec = match list.iter().find(|r| {
         r.claimed
@@ -145,7 +179,7 @@ fn claim(records: &RecordList) -> RecordRef {
     }) {
         Some(r) => r.clone(),
         None => {
-            let r = Arc::new(CachePadded::new(Record::new()));
+            let r = Arc::new(CachePadded::new(Record::new(shared, generation)));
             r.claimed.store(true, Ordering::Relaxed);
             list.push(r.clone());
             r
@@ -154,6 +188,25 @@ fn claim(records: &RecordList) -> RecordRef {
     drop(list);
     *lock(&rec.owner) = Some(std::thread::current());
     rec
+}
+
+/// Claims a record for one read section of a thread whose thread-locals are gone; the
+/// section's outermost unlock gives it back with [`release_transient`].
+#[cold]
+pub(crate) fn transient_record(
+    records: &RecordList,
+    shared: &ReaderShared,
+    generation: u64,
+) -> *const Record {
+    let rec = claim(records, shared, generation);
+    // The list keeps the record alive (protocol invariant 5).
+    &**rec as *const Record
+}
+
+/// Gives back a record claimed by [`transient_record`] once its section has ended.
+#[cold]
+pub(crate) fn release_transient(rec: &Record) {
+    release(rec);
 }
 
 /// Dense domain ids, recycled when a domain dies.

@@ -254,3 +254,33 @@ fn domain_ids_are_recycled_safely() {
     let _g = d.read();
     assert!(d.in_read_section());
 }
+
+#[test]
+fn read_during_thread_local_destruction_uses_a_transient_record() {
+    struct ReadsOnDrop(Domain, std::sync::mpsc::Sender<bool>);
+    impl Drop for ReadsOnDrop {
+        fn drop(&mut self) {
+            let g = self.0.read();
+            let inside = self.0.in_read_section();
+            drop(g);
+            let _ = self.1.send(inside);
+        }
+    }
+    thread_local! {
+        static LATE: std::cell::RefCell<Option<ReadsOnDrop>> = const { std::cell::RefCell::new(None) };
+    }
+    let d = Domain::new();
+    let (tx, rx) = channel();
+    let d2 = d.clone();
+    thread::spawn(move || {
+        // Registered before the crate's own thread-locals, so destroyed after them.
+        LATE.with(|l| *l.borrow_mut() = Some(ReadsOnDrop(d2.clone(), tx)));
+        drop(d2.read());
+    })
+    .join()
+    .unwrap();
+    // Whether or not the crate's locals were already gone, the section worked.
+    rx.recv().unwrap();
+    d.synchronize();
+    assert!(d.__reader_records() <= 2);
+}
