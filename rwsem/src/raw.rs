@@ -1,0 +1,707 @@
+//! The raw semaphore: the lock word, the wait queue and every transition between them.
+//!
+//! This module knows nothing about the protected value or the guards; [`crate::RwSem`] wraps it.
+//! The algorithm follows the Linux `rw_semaphore` (kernel/locking/rwsem.c): a counter word that
+//! uncontended readers and writers change with a single atomic operation, and a FIFO queue of
+//! sleeping waiters protected by a small internal lock (the kernel's `wait_lock`), where every
+//! waiter sleeps on its own node. Queued readers are granted the lock by whoever wakes them,
+//! a whole run at a time; a queued writer at the front is woken to take the lock itself, may
+//! lose it to a newly arriving writer, and once it has waited past [`HANDOFF_BOUND`] it raises
+//! [`HANDOFF`] so that the next release hands the lock to it directly.
+//!
+//! # Invariants
+//!
+//! Comments and `SAFETY` notes cite these by number.
+//!
+//! 1. The queue links (`head`, `tail`, `len`, every node's `prev`/`next`) are read and written
+//!    only with `queue` locked.
+//! 2. Outside a section that holds `queue`, [`HAS_WAITERS`] is set exactly when the queue is
+//!    non-empty. Only holders of `queue` change it.
+//! 3. [`HANDOFF`] is set only while the front node is a writer that has waited past the
+//!    hand-off bound; it is set and cleared only with `queue` locked and is cleared whenever that
+//!    writer leaves the front (granted, or aborted).
+//! 4. A node is linked only while its owner is inside [`RawRwSem::wait_queued`]; the owner
+//!    returns only after the node is unlinked, which it learns either under `queue` or by
+//!    loading [`GRANTED`] with `Acquire`.
+//! 5. A granter unlinks a node, applies the grant to the word, takes its own copy of the
+//!    owner's thread handle, and only then stores [`GRANTED`]; it never touches the node after
+//!    that store (the owner may free it at once).
+//! 6. Outside a section that holds `queue`, a reader at the front of the queue implies that a
+//!    writer holds the lock: every transition that could let the front readers in grants them
+//!    in the same section.
+//! 7. Outside a section that holds `queue`, a writer at the front with the lock free has been
+//!    unparked since the lock became free and re-checks under `queue` before parking again.
+//!
+//! # Orderings
+//!
+//! - Acquisitions of the word (fast paths, steals, a front writer taking the lock, grants on
+//!   behalf of waiters) use `Acquire` (grants use `AcqRel`), pairing with the `Release` of the
+//!   release that made the lock available: `fetch_sub` of a reader, the CAS of a writer
+//!   unlock, or the `AcqRel` CAS of a slow release. Read-modify-writes of the word form a
+//!   release sequence, so flag updates in between (`fetch_or(HAS_WAITERS)`) do not break the
+//!   chain.
+//! - A granted waiter learns of its grant through its node's `state`: the granter stores
+//!   [`GRANTED`] with `Release` after its `AcqRel` CAS, and the waiter loads it with `Acquire`,
+//!   so the previous holder's writes happen before the waiter's critical section.
+//! - Flag-only updates (`HAS_WAITERS`, `HANDOFF`) are made with `queue` locked; the mutex
+//!   orders them against other queue-locked sections, and concurrent lock-free paths only use
+//!   them to decide whether to take the slow path, which re-checks under `queue`. They are
+//!   `Relaxed` except where they carry a release (noted at the site).
+
+use std::pin::pin;
+use std::sync::PoisonError;
+#[cfg(test)]
+use std::sync::TryLockError;
+use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
+use std::time::{Duration, Instant};
+
+use crate::kill::KillState;
+use crate::misuse;
+use crate::queue::{GRANTED, Kind, Queue, Waiter, WakeList};
+use crate::sync::{self, Arc, AtomicUsize, Mutex, MutexGuard};
+
+// ---------------------------------------------------------------------------------------------
+// The lock word.
+
+/// Bit 0: a writer holds the lock.
+pub(crate) const WRITER_LOCKED: usize = 1;
+/// Bit 1: the wait queue is non-empty (invariant 2). Blocks the fast paths of new readers and
+/// writers so that they queue behind the waiters (writer preference, no barging).
+pub(crate) const HAS_WAITERS: usize = WRITER_LOCKED << 1;
+/// Bit 2: the front writer is owed the lock (invariant 3); nobody may take it except by a
+/// grant to that writer.
+pub(crate) const HANDOFF: usize = HAS_WAITERS << 1;
+/// The count of read holders is kept in units of `ONE_READER` (bits 3 and up).
+pub(crate) const ONE_READER: usize = HANDOFF << 1;
+/// The flag bits below the reader count.
+pub(crate) const FLAG_MASK: usize = ONE_READER - 1;
+/// The top bit is never set by a legitimate reader count: reaching it means about 2^60
+/// (2^28 on 32-bit targets) leaked read guards, and the slow path panics instead of wrapping.
+pub(crate) const READER_OVERFLOW: usize = 1 << (usize::BITS - 1);
+/// The bits that hold the reader count.
+pub(crate) const READER_MASK: usize = !FLAG_MASK;
+/// A reader may take the fast path only when none of these is set.
+pub(crate) const READ_FAIL_MASK: usize = WRITER_LOCKED | HAS_WAITERS | HANDOFF | READER_OVERFLOW;
+/// A writer may take the lock (fast path or steal) only when none of these is set.
+pub(crate) const WRITE_STEAL_FAIL_MASK: usize = WRITER_LOCKED | READER_MASK | HANDOFF;
+
+static_assertions::const_assert_eq!(WRITER_LOCKED & HAS_WAITERS, 0);
+static_assertions::const_assert_eq!((WRITER_LOCKED | HAS_WAITERS) & HANDOFF, 0);
+static_assertions::const_assert_eq!(FLAG_MASK, WRITER_LOCKED | HAS_WAITERS | HANDOFF);
+static_assertions::const_assert_eq!(FLAG_MASK & READER_MASK, 0);
+static_assertions::const_assert_eq!(FLAG_MASK | READER_MASK, usize::MAX);
+static_assertions::const_assert!(READER_OVERFLOW & READER_MASK == READER_OVERFLOW);
+
+/// How long a queued writer waits before, at the front of the queue, it claims a direct
+/// hand-off. The kernel uses 4 ms (`RWSEM_WAIT_TIMEOUT`). See the crate docs
+/// ("Hand-off bound") for the measurement behind this value.
+pub(crate) const HANDOFF_BOUND: Duration = Duration::from_millis(1);
+
+/// Attempts a writer makes to take a lock that is free of readers and writers before it
+/// queues, and attempts a reader makes while a writer holds the lock before it queues. See the
+/// crate docs ("Spinning") for the measurement behind these values.
+pub(crate) const WRITE_SPINS: u32 = 100;
+/// See [`WRITE_SPINS`].
+pub(crate) const READ_SPINS: u32 = 100;
+
+// ---------------------------------------------------------------------------------------------
+// Waits.
+
+/// Why a wait gave up.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Abort {
+    /// The thread's kill flag was raised.
+    Killed,
+    /// The deadline passed.
+    TimedOut,
+}
+
+/// What may end a wait early.
+pub(crate) struct WaitSpec {
+    /// The caller's kill state, for killable waits.
+    kill: Option<Arc<KillState>>,
+    /// The deadline, for timed waits (`None`: wait forever).
+    deadline: Option<Instant>,
+}
+
+impl WaitSpec {
+    /// A wait only a grant ends.
+    pub(crate) fn forever() -> WaitSpec {
+        WaitSpec {
+            kill: None,
+            deadline: None,
+        }
+    }
+
+    /// A wait that the calling thread's kill flag ends.
+    pub(crate) fn killable() -> WaitSpec {
+        WaitSpec {
+            kill: Some(crate::kill::current_state()),
+            deadline: None,
+        }
+    }
+
+    /// A wait that ends after `timeout` (a timeout too large to represent waits forever).
+    pub(crate) fn timeout(timeout: Duration) -> WaitSpec {
+        WaitSpec {
+            kill: None,
+            deadline: Instant::now().checked_add(timeout),
+        }
+    }
+
+    /// Why the wait must end now, if it must.
+    fn abort_reason(&self) -> Option<Abort> {
+        if self.kill.as_ref().is_some_and(|k| k.is_killed()) {
+            Some(Abort::Killed)
+        } else if sync::deadline_passed(self.deadline) {
+            Some(Abort::TimedOut)
+        } else {
+            None
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The semaphore.
+
+/// The lock word and the wait queue of one semaphore.
+pub(crate) struct RawRwSem {
+    /// The lock word.
+    ///
+    /// ```text
+    ///  usize::BITS-1     3   2         1             0
+    /// +-----------------+---+---------+-------------+---------------+
+    /// | reader count (in units of ONE_READER) | HANDOFF | HAS_WAITERS | WRITER_LOCKED |
+    /// +-----------------+---+---------+-------------+---------------+
+    /// ```
+    ///
+    /// - `WRITER_LOCKED` (bit 0): a writer holds the lock; the reader count is then zero.
+    /// - `HAS_WAITERS` (bit 1): the queue is non-empty (invariant 2). Fast paths fail.
+    /// - `HANDOFF` (bit 2): the front writer is owed the lock (invariant 3). Steals fail.
+    /// - bits 3 and up: the number of read holders times `ONE_READER`. The top bit
+    ///   (`READER_OVERFLOW`) is a guard: reaching it panics rather than wrapping.
+    ///
+    /// Value `0` is an unlocked semaphore with nobody waiting.
+    count: AtomicUsize,
+    /// The wait queue and the kernel's `wait_lock` in one.
+    queue: Mutex<Queue>,
+    /// A deliberate bug for the loom models' broken twins (`crate::loom_bugs`).
+    #[cfg(loom)]
+    bug: u8,
+}
+
+// SAFETY: the queue's raw pointers are guarded by the mutex (invariants 1 and 4); the rest is
+// atomics.
+unsafe impl Sync for RawRwSem {}
+// SAFETY: as above; a semaphore with linked nodes cannot be moved because they borrow it.
+unsafe impl Send for RawRwSem {}
+
+impl RawRwSem {
+    /// An unlocked semaphore.
+    #[cfg(not(loom))]
+    pub(crate) const fn new() -> RawRwSem {
+        RawRwSem {
+            count: AtomicUsize::new(0),
+            queue: Mutex::new(Queue::new()),
+        }
+    }
+
+    /// An unlocked semaphore (loom's types have no `const` constructors).
+    #[cfg(loom)]
+    pub(crate) fn new() -> RawRwSem {
+        Self::with_bug(0)
+    }
+
+    /// An unlocked semaphore carrying a deliberate bug (loom twins only).
+    #[cfg(loom)]
+    pub(crate) fn with_bug(bug: u8) -> RawRwSem {
+        RawRwSem {
+            count: AtomicUsize::new(0),
+            queue: Mutex::new(Queue::new()),
+            bug,
+        }
+    }
+
+    /// Whether the deliberate bug `bug` is switched on (always false outside loom).
+    #[inline(always)]
+    fn bug(&self, bug: u8) -> bool {
+        #[cfg(loom)]
+        {
+            self.bug == bug
+        }
+        #[cfg(not(loom))]
+        {
+            let _ = bug;
+            false
+        }
+    }
+
+    /// An address that identifies this semaphore for misuse detection.
+    pub(crate) fn key(&self) -> usize {
+        self as *const RawRwSem as usize
+    }
+
+    fn lock_queue(&self) -> MutexGuard<'_, Queue> {
+        // The queue is never left inconsistent by a panic (no code that can panic runs while
+        // it is locked and half-updated), so poisoning carries no information here.
+        self.queue.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    // --- queries ------------------------------------------------------------------------
+
+    pub(crate) fn is_locked(&self) -> bool {
+        self.count.load(Relaxed) & (WRITER_LOCKED | READER_MASK) != 0
+    }
+
+    pub(crate) fn is_write_locked(&self) -> bool {
+        self.count.load(Relaxed) & WRITER_LOCKED != 0
+    }
+
+    pub(crate) fn has_waiters(&self) -> bool {
+        self.count.load(Relaxed) & HAS_WAITERS != 0
+    }
+
+    pub(crate) fn reader_count(&self) -> usize {
+        (self.count.load(Relaxed) & READER_MASK) / ONE_READER
+    }
+
+    #[cfg(test)]
+    pub(crate) fn is_handoff_pending(&self) -> bool {
+        self.count.load(Relaxed) & HANDOFF != 0
+    }
+
+    /// The number of queued waiters (takes the queue lock).
+    #[cfg(test)]
+    pub(crate) fn queue_len(&self) -> usize {
+        match self.queue.try_lock() {
+            Ok(q) => q.len,
+            Err(TryLockError::Poisoned(p)) => p.into_inner().len,
+            Err(TryLockError::WouldBlock) => self.lock_queue().len,
+        }
+    }
+
+    // --- acquisition --------------------------------------------------------------------
+
+    /// `down_read_trylock`: takes a read lock if no writer holds or waits for it.
+    #[inline]
+    pub(crate) fn try_read(&self) -> bool {
+        let mut c = self.count.load(Relaxed);
+        loop {
+            if c & READ_FAIL_MASK != 0 {
+                if c & READER_OVERFLOW != 0 {
+                    reader_overflow();
+                }
+                return false;
+            }
+            // Acquire: pairs with the Release of the previous holder's release.
+            match self
+                .count
+                .compare_exchange_weak(c, c + ONE_READER, Acquire, Relaxed)
+            {
+                Ok(_) => return true,
+                Err(actual) => c = actual,
+            }
+        }
+    }
+
+    /// `down_write_trylock`: takes the write lock if it is free and nobody waits.
+    #[inline]
+    pub(crate) fn try_write(&self) -> bool {
+        // Acquire: pairs with the Release of the previous holder's release.
+        self.count
+            .compare_exchange(0, WRITER_LOCKED, Acquire, Relaxed)
+            .is_ok()
+    }
+
+    /// `down_read` and its killable and timed forms.
+    #[inline]
+    pub(crate) fn read(&self, wait: impl FnOnce() -> WaitSpec) -> Result<(), Abort> {
+        let c = self.count.load(Relaxed);
+        if c & READ_FAIL_MASK == 0
+            && self
+                .count
+                .compare_exchange_weak(c, c + ONE_READER, Acquire, Relaxed)
+                .is_ok()
+        {
+            return Ok(());
+        }
+        self.read_slow(wait())
+    }
+
+    /// `down_write` and its killable and timed forms.
+    #[inline]
+    pub(crate) fn write(&self, wait: impl FnOnce() -> WaitSpec) -> Result<(), Abort> {
+        if self.try_write() {
+            return Ok(());
+        }
+        self.write_slow(wait())
+    }
+
+    #[cold]
+    fn read_slow(&self, wait: WaitSpec) -> Result<(), Abort> {
+        // Bounded spinning while a writer holds the lock and nobody queues.
+        let mut spins = 0;
+        loop {
+            let c = self.count.load(Relaxed);
+            if c & READER_OVERFLOW != 0 {
+                reader_overflow();
+            }
+            let barge = self.bug(crate::loom_bugs::READERS_BARGE);
+            if c & READ_FAIL_MASK == 0 || (barge && c & WRITER_LOCKED == 0) {
+                // Acquire: pairs with the Release of the previous holder's release.
+                if self
+                    .count
+                    .compare_exchange_weak(c, c + ONE_READER, Acquire, Relaxed)
+                    .is_ok()
+                {
+                    return Ok(());
+                }
+                continue;
+            }
+            if c & HAS_WAITERS != 0 || spins >= READ_SPINS {
+                break;
+            }
+            spins += 1;
+            sync::spin_hint();
+        }
+        if let Some(reason) = wait.abort_reason() {
+            return Err(reason);
+        }
+
+        let node = pin!(Waiter::new(Kind::Read));
+        let node = node.as_ref().get_ref();
+        let mut q = self.lock_queue();
+        // The queue may have drained and the writer left since the last look.
+        let mut c = self.count.load(Relaxed);
+        while c & READ_FAIL_MASK == 0 {
+            match self
+                .count
+                .compare_exchange_weak(c, c + ONE_READER, Acquire, Relaxed)
+            {
+                Ok(_) => return Ok(()),
+                Err(actual) => c = actual,
+            }
+        }
+        if misuse::holds(self.key()) {
+            drop(q);
+            panic!(
+                "rwsem: recursive read() while a writer is waiting (or while holding the write \
+                 lock) would deadlock: this thread already holds this RwSem"
+            );
+        }
+        self.enqueue_locked(&mut q, node);
+        self.wait_queued(q, node, &wait)
+    }
+
+    #[cold]
+    fn write_slow(&self, wait: WaitSpec) -> Result<(), Abort> {
+        if misuse::holds(self.key()) {
+            panic!(
+                "rwsem: write() on an RwSem this thread already holds (for read or write) would \
+                 deadlock"
+            );
+        }
+        // Bounded spinning: take the lock as soon as it is free unless a hand-off is pending.
+        // This may take it past queued writers (lock stealing, bounded by the hand-off).
+        let mut spins = 0;
+        loop {
+            if self.try_steal_write() {
+                return Ok(());
+            }
+            if spins >= WRITE_SPINS {
+                break;
+            }
+            spins += 1;
+            sync::spin_hint();
+        }
+        if let Some(reason) = wait.abort_reason() {
+            return Err(reason);
+        }
+
+        let node = pin!(Waiter::new(Kind::Write));
+        let node = node.as_ref().get_ref();
+        let mut q = self.lock_queue();
+        if self.try_steal_write() {
+            return Ok(());
+        }
+        self.enqueue_locked(&mut q, node);
+        self.wait_queued(q, node, &wait)
+    }
+
+    /// Takes the write lock if it is free and no hand-off is pending, even past waiters.
+    fn try_steal_write(&self) -> bool {
+        let mut c = self.count.load(Relaxed);
+        while c & WRITE_STEAL_FAIL_MASK == 0 {
+            // Acquire: pairs with the Release of the previous holder's release.
+            match self
+                .count
+                .compare_exchange_weak(c, c | WRITER_LOCKED, Acquire, Relaxed)
+            {
+                Ok(_) => return true,
+                Err(actual) => c = actual,
+            }
+        }
+        false
+    }
+
+    /// Links `node` at the tail and sets `HAS_WAITERS` (invariant 2), then settles the front:
+    /// a release may have slipped in before the flag was set (invariants 6 and 7).
+    fn enqueue_locked(&self, q: &mut MutexGuard<'_, Queue>, node: &Waiter) {
+        q.push_back(node);
+        // Relaxed: the queue lock orders this against other queue-locked sections; a racing
+        // lock-free release is caught by the settle below (this RMW reads the latest value).
+        self.count.fetch_or(HAS_WAITERS, Relaxed);
+        let mut wakes = WakeList::new();
+        self.wake_locked(q, 0, 0, &mut wakes);
+        // Wakes for our own node are harmless; others are rare here.
+        drop(wakes);
+    }
+
+    /// Sleeps until `node` is granted (or, for a writer at the front, until it can take the
+    /// lock itself) or the wait is aborted. Entered with `queue` locked and `node` linked.
+    fn wait_queued<'a>(
+        &'a self,
+        mut q: MutexGuard<'a, Queue>,
+        node: &Waiter,
+        wait: &WaitSpec,
+    ) -> Result<(), Abort> {
+        loop {
+            // Grants happen under the queue lock (invariant 5), so this check is final.
+            if node.state.load(Acquire) == GRANTED {
+                return Ok(());
+            }
+            if node.kind == Kind::Write && q.is_front(node) {
+                if self.take_as_front_writer_locked(&mut q, node) {
+                    return Ok(());
+                }
+                if node.missed_past_bound() && self.count.load(Relaxed) & HANDOFF == 0 {
+                    // Relaxed: flag change under the queue lock (see Orderings).
+                    self.count.fetch_or(HANDOFF, Relaxed);
+                }
+            }
+            if let Some(reason) = wait.abort_reason() {
+                self.abort_locked(&mut q, node);
+                return Err(reason);
+            }
+            drop(q);
+            sync::park_until(wait.deadline);
+            // Acquire: pairs with the granter's Release store (invariant 5).
+            if node.state.load(Acquire) == GRANTED {
+                return Ok(());
+            }
+            q = self.lock_queue();
+        }
+    }
+
+    /// The front writer takes the free lock itself and unlinks its node.
+    fn take_as_front_writer_locked(&self, q: &mut Queue, node: &Waiter) -> bool {
+        let mut c = self.count.load(Relaxed);
+        loop {
+            if c & (WRITER_LOCKED | READER_MASK) != 0 {
+                return false;
+            }
+            let mut new = (c | WRITER_LOCKED) & !HANDOFF;
+            if q.len == 1 {
+                new &= !HAS_WAITERS;
+            }
+            // Acquire: pairs with the Release of the release that freed the lock.
+            match self.count.compare_exchange_weak(c, new, Acquire, Relaxed) {
+                Ok(_) => break,
+                Err(actual) => c = actual,
+            }
+        }
+        q.unlink(node);
+        true
+    }
+
+    /// The abort path (kill or timeout) for a node that was not granted: unlink it and leave
+    /// the word and the queue as if it never came; if it was at the front, let whoever can run
+    /// now run. Called with `queue` locked after checking `GRANTED` under it.
+    fn abort_locked(&self, q: &mut MutexGuard<'_, Queue>, node: &Waiter) {
+        let was_front = q.is_front(node);
+        q.unlink(node);
+        if q.len == 0 {
+            // Relaxed: flag change under the queue lock (invariant 2).
+            self.count.fetch_and(!(HAS_WAITERS | HANDOFF), Relaxed);
+        } else if was_front {
+            if node.kind == Kind::Write {
+                // Our hand-off claim, if any, goes with us (invariant 3).
+                self.count.fetch_and(!HANDOFF, Relaxed);
+            }
+            if !self.bug(crate::loom_bugs::SKIP_SUCCESSOR_WAKE) {
+                let mut wakes = WakeList::new();
+                self.wake_locked(q, 0, 0, &mut wakes);
+            }
+        }
+    }
+
+    /// Applies the caller's own transition (`- sub + add`, e.g. a writer's release) to the
+    /// word together with whatever grant it makes possible, then wakes accordingly:
+    ///
+    /// - readers at the front, no writer holding: the whole run of front readers is granted;
+    /// - a writer at the front, lock free, hand-off pending: the lock is handed to it;
+    /// - a writer at the front, lock free, no hand-off: it is woken to take the lock itself.
+    ///
+    /// The kernel's `rwsem_mark_wake`. Called with `queue` locked.
+    fn wake_locked(&self, q: &mut Queue, sub: usize, add: usize, wakes: &mut WakeList) {
+        let front = q.front().map(|f| f.kind);
+        let readers = q.front_reader_run();
+        let mut c = self.count.load(Relaxed);
+        let granted = loop {
+            let base = c.wrapping_sub(sub).wrapping_add(add);
+            let (new, granted) = match front {
+                Some(Kind::Read) if base & WRITER_LOCKED == 0 => {
+                    let mut new = base + readers * ONE_READER;
+                    if readers == q.len {
+                        new &= !(HAS_WAITERS | HANDOFF);
+                    }
+                    (new, readers)
+                }
+                Some(Kind::Write)
+                    if base & (WRITER_LOCKED | READER_MASK) == 0 && base & HANDOFF != 0 =>
+                {
+                    let mut new = (base | WRITER_LOCKED) & !HANDOFF;
+                    if q.len == 1 {
+                        new &= !HAS_WAITERS;
+                    }
+                    (new, 1)
+                }
+                _ => (base, 0),
+            };
+            if new == c {
+                break granted;
+            }
+            // AcqRel: releases the caller's own hold (if any) and acquires the previous
+            // holders' releases on behalf of the granted waiters (see Orderings).
+            match self.count.compare_exchange_weak(c, new, AcqRel, Relaxed) {
+                Ok(_) => break granted,
+                Err(actual) => c = actual,
+            }
+        };
+        for _ in 0..granted {
+            let node = q.front().expect("granted nodes are queued");
+            let node: *const Waiter = node;
+            // SAFETY: the node is linked, hence alive (invariant 4); we hold the queue lock.
+            let node = unsafe { &*node };
+            q.unlink(node);
+            wakes.push(node.thread.clone());
+            // Release: publishes the grant (invariant 5). The node must not be touched after
+            // this store.
+            node.state.store(GRANTED, Release);
+        }
+        if granted == 0 {
+            if let Some(front) = q.front() {
+                let free = self.count.load(Relaxed) & (WRITER_LOCKED | READER_MASK) == 0;
+                if front.kind == Kind::Write && free {
+                    // Invariant 7: the front writer re-checks under the queue lock.
+                    wakes.push(front.thread.clone());
+                }
+            }
+        }
+    }
+
+    // --- release ------------------------------------------------------------------------
+
+    /// `up_read`.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds a read lock of this semaphore and gives it up.
+    #[inline]
+    pub(crate) unsafe fn unlock_read(&self) {
+        // Release: pairs with the Acquire of the next acquisition of the word.
+        let prev = self.count.fetch_sub(ONE_READER, Release);
+        debug_assert!(
+            prev & READER_MASK != 0,
+            "rwsem: unlock_read without a read lock"
+        );
+        let now = prev - ONE_READER;
+        if now & (READER_MASK | WRITER_LOCKED) == 0 && now & HAS_WAITERS != 0 {
+            self.unlock_read_slow();
+        }
+    }
+
+    #[cold]
+    fn unlock_read_slow(&self) {
+        let mut wakes = WakeList::new();
+        let mut q = self.lock_queue();
+        self.wake_locked(&mut q, 0, 0, &mut wakes);
+        drop(q);
+    }
+
+    /// `up_write`.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the write lock of this semaphore and gives it up.
+    #[inline]
+    pub(crate) unsafe fn unlock_write(&self) {
+        // Release: pairs with the Acquire of the next acquisition of the word.
+        if self
+            .count
+            .compare_exchange(WRITER_LOCKED, 0, Release, Relaxed)
+            .is_err()
+        {
+            self.unlock_write_slow();
+        }
+    }
+
+    #[cold]
+    fn unlock_write_slow(&self) {
+        let mut wakes = WakeList::new();
+        let mut q = self.lock_queue();
+        debug_assert!(
+            self.is_write_locked(),
+            "rwsem: unlock_write without the write lock"
+        );
+        if self.bug(crate::loom_bugs::SKIP_UNLOCK_WAKE) {
+            self.count.fetch_and(!WRITER_LOCKED, Release);
+            return;
+        }
+        self.wake_locked(&mut q, WRITER_LOCKED, 0, &mut wakes);
+        drop(q);
+    }
+
+    /// `downgrade_write`: turns the caller's write lock into a read lock without letting any
+    /// writer in between, and grants the readers at the front of the queue.
+    ///
+    /// # Safety
+    ///
+    /// The caller holds the write lock of this semaphore.
+    pub(crate) unsafe fn downgrade(&self) {
+        // Release: the readers that join us see the writes made under the write lock.
+        if self
+            .count
+            .compare_exchange(WRITER_LOCKED, ONE_READER, Release, Relaxed)
+            .is_err()
+        {
+            self.downgrade_slow();
+        }
+    }
+
+    #[cold]
+    fn downgrade_slow(&self) {
+        let mut wakes = WakeList::new();
+        let mut q = self.lock_queue();
+        self.wake_locked(&mut q, WRITER_LOCKED, ONE_READER, &mut wakes);
+        drop(q);
+    }
+}
+
+impl std::fmt::Debug for RawRwSem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let c = self.count.load(Relaxed);
+        f.debug_struct("RawRwSem")
+            .field("readers", &((c & READER_MASK) / ONE_READER))
+            .field("writer", &(c & WRITER_LOCKED != 0))
+            .field("waiters", &(c & HAS_WAITERS != 0))
+            .field("handoff", &(c & HANDOFF != 0))
+            .finish()
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn reader_overflow() -> ! {
+    panic!("rwsem: too many read locks (reader count overflow)");
+}
