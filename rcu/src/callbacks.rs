@@ -20,6 +20,7 @@
 //! after the `call`. A callback's run happens before the `finish` that removes its range, which
 //! happens before a barrier that sees the range gone (the mutex again).
 
+use crate::protocol::Faults;
 use crate::sync::{Condvar, Mutex, MutexGuard, lock};
 use std::panic::{AssertUnwindSafe, catch_unwind};
 
@@ -81,6 +82,8 @@ pub(crate) struct CallbackQueue {
     overflow: Overflow,
     /// Once `pending` holds this many callbacks, the worker stops gathering.
     gather_threshold: usize,
+    /// Test-only faults (inert in normal builds).
+    faults: Faults,
 }
 
 /// How long the worker lets a small batch fill before it starts the batch's grace period.
@@ -114,7 +117,7 @@ pub(crate) trait GraceSource {
 }
 
 impl CallbackQueue {
-    pub(crate) fn new(bound: usize, overflow: Overflow) -> Self {
+    pub(crate) fn new(bound: usize, overflow: Overflow, faults: Faults) -> Self {
         Self {
             state: Mutex::new(QueueState::default()),
             worker_cv: Condvar::new(),
@@ -122,6 +125,7 @@ impl CallbackQueue {
             bound: bound.max(1),
             overflow,
             gather_threshold: GATHER_THRESHOLD.min(bound.max(2) / 2),
+            faults,
         }
     }
 
@@ -201,12 +205,16 @@ impl CallbackQueue {
     pub(crate) fn barrier(&self) {
         let mut st = lock(&self.state);
         let target = st.counts.queued;
-        if barrier_done(&st, target) {
+        let done = |st: &QueueState| {
+            barrier_done(st, target)
+                || (self.faults.barrier_ignores_running() && st.taken >= target)
+        };
+        if done(&st) {
             return;
         }
         st.hurry += 1;
         self.worker_cv.notify_one();
-        while !barrier_done(&st, target) {
+        while !done(&st) {
             st = self.done_cv.wait(st).unwrap_or_else(|p| p.into_inner());
         }
         st.hurry -= 1;

@@ -30,6 +30,7 @@ pub(crate) struct Core {
     pub(crate) records: RecordList,
     pub(crate) gp: GpDriver,
     pub(crate) queue: CallbackQueue,
+    #[cfg_attr(loom, allow(dead_code))]
     stall: Option<StallConfig>,
     name: Option<String>,
     worker_started: AtomicBool,
@@ -306,7 +307,7 @@ impl DomainBuilder {
             ident: DomainId::new(),
             records: crate::sync::Mutex::new(Vec::new()),
             gp: GpDriver::new(self.faults),
-            queue: CallbackQueue::new(self.bound, self.overflow),
+            queue: CallbackQueue::new(self.bound, self.overflow, self.faults),
             stall,
             name: self.name,
             worker_started: AtomicBool::new(false),

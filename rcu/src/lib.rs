@@ -21,9 +21,11 @@ mod domain;
 mod gp;
 mod list;
 mod membarrier;
+#[cfg(loom)]
+#[doc(hidden)]
+pub mod model;
 mod protocol;
 mod registry;
-#[cfg(not(loom))]
 mod stall;
 mod sync;
 
@@ -34,7 +36,6 @@ pub use domain::{
     Stats,
 };
 pub use list::{Iter, ListEntry, RcuList};
-#[cfg(not(loom))]
 pub use stall::{StallReport, StalledReader};
 
 use std::sync::OnceLock;

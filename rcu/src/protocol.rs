@@ -173,6 +173,9 @@ pub(crate) struct Faults {
     /// Take cookies that a grace period already running would satisfy.
     #[cfg(any(loom, feature = "test-hooks"))]
     pub(crate) early_cookie: bool,
+    /// Let `barrier` return once its callbacks are taken, not once they have run.
+    #[cfg(any(loom, feature = "test-hooks"))]
+    pub(crate) barrier_ignores_running: bool,
 }
 
 impl Faults {
@@ -180,6 +183,14 @@ impl Faults {
     pub(crate) fn skip_wait(self) -> bool {
         #[cfg(any(loom, feature = "test-hooks"))]
         return self.skip_wait;
+        #[cfg(not(any(loom, feature = "test-hooks")))]
+        false
+    }
+
+    #[inline]
+    pub(crate) fn barrier_ignores_running(self) -> bool {
+        #[cfg(any(loom, feature = "test-hooks"))]
+        return self.barrier_ignores_running;
         #[cfg(not(any(loom, feature = "test-hooks")))]
         false
     }
