@@ -365,19 +365,18 @@ impl Domain {
         }
     }
 
-    /// `read` for a thread whose thread-locals are gone: the guard's record is tagged as
-    /// transient (low pointer bit) so its drop gives the record back.
+    /// `read` for a thread whose thread-locals are gone: the record is lent for this section
+    /// only (`TRANSIENT_BIT`), and the guard's drop gives it back.
     #[cold]
     #[inline(never)]
     fn read_transient(&self) -> ReadGuard<'_> {
         let core = &*self.core;
         let rec = registry::transient_record(&core.records, &core.shared, core.ident.generation);
         // SAFETY: as in `read`; the transient claim makes this thread the record's owner.
-        core.shared.read_lock(unsafe { &*rec });
-        let tagged = rec.cast_mut().map_addr(|a| a | TRANSIENT_TAG);
+        core.shared.read_lock_transient(unsafe { &*rec });
         ReadGuard {
-            // SAFETY: a tagged non-null pointer is not null.
-            record: unsafe { NonNull::new_unchecked(tagged) },
+            // SAFETY: `rec` points into a live `Arc` allocation, so it is not null.
+            record: unsafe { NonNull::new_unchecked(rec.cast_mut()) },
             _marker: PhantomData,
         }
     }
@@ -581,26 +580,18 @@ pub trait ReadSection: sealed::Sealed {
 /// One pointer wide: the calling thread's record for the domain, which knows its domain.
 #[must_use = "the read section ends when the guard is dropped"]
 pub struct ReadGuard<'a> {
-    /// This thread's record (registry invariant 1), or a transient one tagged with
-    /// `TRANSIENT_TAG` (records are cache-line aligned, so the low bit is free).
+    /// This thread's record (registry invariant 1), or a transient one.
     record: NonNull<Record>,
     /// Borrows the domain (keeping the record valid) and makes the guard `!Send + !Sync`.
     _marker: PhantomData<(&'a Domain, *const ())>,
 }
 
-/// Marks a guard whose record is transient (see `Domain::read_transient`).
-const TRANSIENT_TAG: usize = 1;
-static_assertions::const_assert!(
-    std::mem::align_of::<crossbeam_utils::CachePadded<Record>>() > TRANSIENT_TAG
-);
-
 impl ReadGuard<'_> {
     #[inline]
     fn record(&self) -> &Record {
-        let ptr = self.record.as_ptr().map_addr(|a| a & !TRANSIENT_TAG);
         // SAFETY: the guard borrows the domain, which keeps its records alive (protocol
-        // invariant 5); untagging yields the record's address.
-        unsafe { &*ptr }
+        // invariant 5).
+        unsafe { self.record.as_ref() }
     }
 }
 
@@ -616,10 +607,8 @@ impl Drop for ReadGuard<'_> {
     #[inline]
     fn drop(&mut self) {
         let rec = self.record();
-        // SAFETY: the guard borrows the domain (protocol invariant 6).
-        let shared = unsafe { rec.shared() };
         // The guard is !Send, so this is the thread that owns the record.
-        if shared.read_unlock(rec) && self.record.as_ptr().addr() & TRANSIENT_TAG != 0 {
+        if rec.read_unlock() {
             registry::release_transient(rec);
         }
     }

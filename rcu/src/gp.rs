@@ -155,7 +155,7 @@ impl GpDriver {
         for _ in 0..rounds {
             let gp_ctr = shared.flip();
             if !self.faults.skip_wait() {
-                wait_for_readers(scratch, shared, gp_ctr, policy);
+                wait_for_readers(scratch, shared, gp_ctr, policy, self.faults);
             }
             // Scans complete before the next flip or the end barrier.
             fence(Ordering::SeqCst);
@@ -183,6 +183,7 @@ fn wait_for_readers(
     shared: &ReaderShared,
     gp_ctr: usize,
     policy: &WaitPolicy<'_>,
+    faults: Faults,
 ) {
     let Scratch { records, pending } = scratch;
     pending.clear();
@@ -211,7 +212,7 @@ fn wait_for_readers(
             return;
         }
     }
-    wait_for_readers_slow(pending, shared, gp_ctr, policy, quiet);
+    wait_for_readers_slow(pending, shared, gp_ctr, policy, quiet, faults);
 }
 
 /// Parks until the readers in `pending` leave; the last one out wakes this thread.
@@ -222,14 +223,17 @@ fn wait_for_readers_slow(
     gp_ctr: usize,
     policy: &WaitPolicy<'_>,
     quiet: impl Fn(&mut Vec<*const Record>) -> bool,
+    faults: Faults,
 ) {
     #[cfg(not(loom))]
     let mut stall = crate::stall::StallClock::start(policy.stall);
     #[cfg(loom)]
     let _ = policy;
     let _ = gp_ctr;
+    // Every record that may get `wake_waiter` set; cleared when the wait ends.
+    let flagged = pending.clone();
     loop {
-        shared.prepare_park();
+        shared.prepare_park(pending, faults);
         if quiet(pending) {
             break;
         }
@@ -241,7 +245,7 @@ fn wait_for_readers_slow(
         #[cfg(loom)]
         crate::sync::thread::park();
     }
-    shared.finish_park();
+    shared.finish_park(&flagged);
 }
 
 /// Decrements the test hook's waiter count when a wait ends.

@@ -23,6 +23,8 @@ pub struct ModelFaults {
     pub early_cookie: bool,
     /// `barrier` returns once its callbacks are taken, before they have run.
     pub barrier_ignores_running: bool,
+    /// A parking grace period does not ask readers to wake it.
+    pub no_wake_flag: bool,
 }
 
 /// One domain's protocol state, without thread-local lookup.
@@ -49,6 +51,7 @@ impl ModelDomain {
             single_flip: faults.single_flip,
             early_cookie: faults.early_cookie,
             barrier_ignores_running: faults.barrier_ignores_running,
+            no_wake_flag: faults.no_wake_flag,
         };
         Arc::new(Self {
             shared: ReaderShared::new(true),
@@ -143,6 +146,6 @@ impl ModelReader {
 
     /// `read_unlock`.
     pub fn unlock(&self) {
-        self.domain.shared.read_unlock(&self.record);
+        self.record.read_unlock();
     }
 }

@@ -11,10 +11,12 @@
 //!   `PHASE_BIT` (the current phase) | `NEST_ONE`. Written only by the grace-period driver while it
 //!   holds the domain's grace-period lock.
 //! * `Record::ctr`: one thread's state for one domain: `PHASE_BIT` is the phase its outermost
-//!   section started in, the bits under `NEST_MASK` its nesting depth (0 = not reading). Written
+//!   section started in, the bits under `NEST_MASK` its nesting depth (0 = not reading), and
+//!   `TRANSIENT_BIT` marks a record lent for a single section (see `registry`). Written
 //!   only by the owning thread, with plain (Relaxed) loads and stores.
 //! * `ReaderShared::owned[p]`: how many owned (movable) read sections started in phase `p`.
-//! * `ReaderShared::waiting`: a grace period is waiting on readers (and may be parked).
+//! * `ReaderShared::waiting`: a grace period is waiting on owned sections (and may be parked).
+//! * `Record::wake_waiter`: a grace period waits on this record (and may be parked).
 //!
 //! # Invariants
 //!
@@ -33,7 +35,7 @@
 //! # Orderings
 //!
 //! Reader side (membarrier mode): `ctr` store, then a compiler barrier, then the section's loads;
-//! at the end a compiler barrier, the `ctr` store, a compiler barrier and the `waiting` load.
+//! at the end a compiler barrier, the `ctr` store, a compiler barrier and the `wake_waiter` load.
 //! The grace period brackets its work with membarrier, which runs a full barrier on every thread
 //! of the process, so each compiler barrier a reader crossed acts as a full fence relative to
 //! the grace period (this is outside Rust's memory model and is the contract of
@@ -45,8 +47,9 @@
 //!   visible to the scan, or the reader's section sees every store made before `synchronize`.
 //! * GP end barrier pairs with the reader's exit barrier: the section's accesses are complete
 //!   before anything the caller of `synchronize` does next (such as freeing).
-//! * `waiting` store + heavy barrier (GP) pairs with `ctr` store + barrier + `waiting` load
-//!   (reader): either the scan sees the reader gone, or the reader sees `waiting` and wakes it.
+//! * `wake_waiter` store + heavy barrier (GP) pairs with `ctr` store + barrier + `wake_waiter`
+//!   load (reader): either the rescan sees the reader gone, or the reader sees the flag and wakes
+//!   the waiter. Owned sections pair the same way through `waiting` and their counters.
 //! * The flips are separated from the scans by `fence(SeqCst)` on the grace-period side.
 
 use crate::sync::{AtomicBool, AtomicUsize, Mutex, Ordering, compiler_fence, fence, lock, thread};
@@ -57,10 +60,14 @@ pub(crate) const PHASE_BIT: usize = 1 << (usize::BITS - 1);
 /// One level of nesting.
 pub(crate) const NEST_ONE: usize = 1;
 /// The nesting depth of a record's `ctr`.
-pub(crate) const NEST_MASK: usize = PHASE_BIT - 1;
+pub(crate) const NEST_MASK: usize = TRANSIENT_BIT - 1;
+/// Set in a record's `ctr` (never in `gp_ctr`) while the record is lent for one section to a
+/// thread whose thread-locals are gone; the outermost unlock gives the record back.
+pub(crate) const TRANSIENT_BIT: usize = 1 << (usize::BITS - 2);
 
 static_assertions::const_assert_eq!(PHASE_BIT & NEST_MASK, 0);
-static_assertions::const_assert_eq!(PHASE_BIT | NEST_MASK, usize::MAX);
+static_assertions::const_assert_eq!(TRANSIENT_BIT & (NEST_MASK | PHASE_BIT), 0);
+static_assertions::const_assert_eq!(PHASE_BIT | TRANSIENT_BIT | NEST_MASK, usize::MAX);
 static_assertions::const_assert_eq!(NEST_ONE & NEST_MASK, NEST_ONE);
 
 /// Returns whether `ctr` describes a reader inside a section.
@@ -91,9 +98,11 @@ pub(crate) struct Record {
     shared: *const ReaderShared,
     /// The domain's generation (see `registry`), to check that a guard matches a domain.
     pub(crate) generation: u64,
-    /// A copy of the domain's fence mode, next to `ctr` so unlock reads one line before its
-    /// store.
+    /// A copy of the domain's fence mode, next to `ctr`, so an unlock touches no other line.
     fences: bool,
+    /// Set by a grace period that waits for this record and may park; the owner's outermost
+    /// unlock then wakes it. Kept beside `ctr` for the same reason as `fences`.
+    wake_waiter: AtomicBool,
     /// Whether a live thread owns this record; changed under the record-list lock.
     pub(crate) claimed: AtomicBool,
     /// The owning thread, for stall reports; touched only on slow paths.
@@ -114,6 +123,7 @@ impl Record {
             shared,
             generation,
             fences: shared.fences(),
+            wake_waiter: AtomicBool::new(false),
             claimed: AtomicBool::new(false),
             owner: Mutex::new(None),
         }
@@ -128,6 +138,32 @@ impl Record {
     pub(crate) unsafe fn shared(&self) -> &ReaderShared {
         // SAFETY: the caller keeps the domain, which owns the `ReaderShared`, alive.
         unsafe { &*self.shared }
+    }
+
+    /// Leaves a read section (`srcu_read_unlock` / `rcu_read_unlock`); returns whether this
+    /// ended a transient record's section (the caller then gives the record back). Touches
+    /// only this record's cache line unless a grace period waits on it.
+    #[inline]
+    pub(crate) fn read_unlock(&self) -> bool {
+        let ctr = self.ctr.load(Ordering::Relaxed);
+        debug_assert!(is_reading(ctr), "rcu: unlock without a read section");
+        if ctr & NEST_MASK == NEST_ONE {
+            // Outermost: the first barrier keeps the section's accesses before the store (pairs
+            // with the grace period's end barrier); the second orders the store before the
+            // `wake_waiter` load (pairs with the waiter's store + heavy barrier).
+            let fences = self.fences;
+            ReaderShared::reader_barrier(fences);
+            self.ctr.store(ctr - NEST_ONE, Ordering::Relaxed);
+            ReaderShared::reader_barrier(fences);
+            if self.wake_waiter.load(Ordering::Relaxed) {
+                // SAFETY: the caller's guard keeps the domain alive (invariant 6).
+                unsafe { self.shared() }.wake_slow();
+            }
+            ctr & TRANSIENT_BIT != 0
+        } else {
+            self.ctr.store(ctr - NEST_ONE, Ordering::Relaxed);
+            false
+        }
     }
 
     /// The owner's current nesting depth (only meaningful on the owning thread).
@@ -153,8 +189,8 @@ pub(crate) struct ReaderShared {
 struct Hot {
     /// `PHASE_BIT` | `NEST_ONE`; see invariant 2.
     gp_ctr: AtomicUsize,
-    /// Set while a grace period waits on readers and may park; readers that leave their
-    /// outermost section while it is set wake the waiter.
+    /// Set while a grace period waits on readers and may park; owned sections that end while
+    /// it is set wake the waiter (thread-bound readers use their record's `wake_waiter`).
     waiting: AtomicBool,
     /// Fence mode (fixed at construction): readers and grace periods use `fence(SeqCst)`
     /// instead of compiler barriers and membarrier.
@@ -176,6 +212,9 @@ pub(crate) struct Faults {
     /// Let `barrier` return once its callbacks are taken, not once they have run.
     #[cfg(any(loom, feature = "test-hooks"))]
     pub(crate) barrier_ignores_running: bool,
+    /// Park without asking the readers to wake the waiter (a lost wake-up).
+    #[cfg(loom)]
+    pub(crate) no_wake_flag: bool,
 }
 
 impl Faults {
@@ -231,7 +270,7 @@ impl ReaderShared {
     /// is read once per lock or unlock and passed in, so the compiler barrier does not force
     /// it to be reloaded.
     #[inline(always)]
-    fn reader_barrier(fences: bool) {
+    pub(crate) fn reader_barrier(fences: bool) {
         if fences {
             fence(Ordering::SeqCst);
         } else {
@@ -268,28 +307,16 @@ impl ReaderShared {
         }
     }
 
-    /// Leaves a read section on `rec` (`srcu_read_unlock` / `rcu_read_unlock`); returns whether
-    /// this ended the outermost section.
-    #[inline]
-    pub(crate) fn read_unlock(&self, rec: &Record) -> bool {
-        let ctr = rec.ctr.load(Ordering::Relaxed);
-        debug_assert!(is_reading(ctr), "rcu: unlock without a read section");
-        if ctr & NEST_MASK == NEST_ONE {
-            // Outermost: the first barrier keeps the section's accesses before the store (pairs
-            // with the grace period's end barrier); the second orders the store before the
-            // `waiting` load (pairs with the waiter's store + heavy barrier).
-            let fences = rec.fences;
-            Self::reader_barrier(fences);
-            rec.ctr.store(ctr - NEST_ONE, Ordering::Relaxed);
-            Self::reader_barrier(fences);
-            if self.hot.waiting.load(Ordering::Relaxed) {
-                self.wake_slow();
-            }
-            true
-        } else {
-            rec.ctr.store(ctr - NEST_ONE, Ordering::Relaxed);
-            false
-        }
+    /// Enters the one read section of a freshly claimed transient record (nesting 0).
+    #[cold]
+    pub(crate) fn read_lock_transient(&self, rec: &Record) {
+        debug_assert_eq!(rec.nesting(), 0);
+        let fences = self.hot.fences;
+        rec.ctr.store(
+            self.hot.gp_ctr.load(Ordering::Relaxed) | TRANSIENT_BIT,
+            Ordering::Relaxed,
+        );
+        Self::reader_barrier(fences);
     }
 
     /// Enters an owned read section; returns the phase index to pass to [`Self::up_read`].
@@ -315,7 +342,7 @@ impl ReaderShared {
 
     #[cold]
     #[inline(never)]
-    fn wake_slow(&self) {
+    pub(crate) fn wake_slow(&self) {
         if let Some(t) = lock(&self.waiter).as_ref() {
             t.unpark();
         }
@@ -335,17 +362,33 @@ impl ReaderShared {
         self.owned[phase_index(gp_ctr ^ PHASE_BIT)].load(Ordering::Relaxed)
     }
 
-    /// Announces that the caller may park: registers it as the waiter and publishes `waiting`.
-    /// The caller must rescan after this returns before parking.
-    pub(crate) fn prepare_park(&self) {
+    /// Announces that the caller may park: registers it as the waiter, sets `wake_waiter` on
+    /// each record in `pending` and `waiting` for owned sections. The caller must rescan after
+    /// this returns before parking.
+    pub(crate) fn prepare_park(&self, pending: &[*const Record], faults: Faults) {
         *lock(&self.waiter) = Some(thread::current());
+        #[cfg(loom)]
+        let pending = if faults.no_wake_flag {
+            &[][..]
+        } else {
+            pending
+        };
+        let _ = faults;
+        for &r in pending {
+            // SAFETY: records live as long as the domain (invariant 5).
+            unsafe { &*r }.wake_waiter.store(true, Ordering::Relaxed);
+        }
         self.hot.waiting.store(true, Ordering::Relaxed);
-        // Pairs with the reader's exit barrier before its `waiting` load.
+        // Pairs with the reader's exit barrier before its `wake_waiter` / `waiting` load.
         self.heavy_barrier();
     }
 
-    /// Withdraws what [`Self::prepare_park`] announced.
-    pub(crate) fn finish_park(&self) {
+    /// Withdraws what [`Self::prepare_park`] announced for the records in `flagged`.
+    pub(crate) fn finish_park(&self, flagged: &[*const Record]) {
+        for &r in flagged {
+            // SAFETY: records live as long as the domain (invariant 5).
+            unsafe { &*r }.wake_waiter.store(false, Ordering::Relaxed);
+        }
         self.hot.waiting.store(false, Ordering::Relaxed);
         *lock(&self.waiter) = None;
     }

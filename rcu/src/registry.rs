@@ -206,6 +206,8 @@ pub(crate) fn transient_record(
 /// Gives back a record claimed by [`transient_record`] once its section has ended.
 #[cold]
 pub(crate) fn release_transient(rec: &Record) {
+    // The section has ended (nesting 0); clear `TRANSIENT_BIT` before anyone else claims it.
+    rec.ctr.store(0, Ordering::Relaxed);
     release(rec);
 }
 

@@ -100,6 +100,17 @@ fn loom_reader_vs_grace_period_broken_no_wait() {
     });
 }
 
+#[test]
+#[should_panic]
+fn loom_reader_vs_grace_period_broken_lost_wakeup() {
+    // The waiter parks without flagging the reader: loom finds the schedule where nobody
+    // wakes it and reports the deadlock.
+    reader_vs_grace_period(ModelFaults {
+        no_wake_flag: true,
+        ..Default::default()
+    });
+}
+
 /// A nested reader whose outer section may have snapshotted the phase before a flip; the
 /// writer runs two grace periods (the second one is where a single flip goes wrong).
 fn index_flip_nested(faults: ModelFaults) {
