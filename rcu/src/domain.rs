@@ -1,4 +1,11 @@
 //! Domains and read guards: the API users see, on top of `protocol`, `gp` and `callbacks`.
+//!
+//! # Orderings
+//!
+//! `worker_started` is stored with `Release` after the worker's handle is saved (under the
+//! `worker` mutex) and loaded with `Acquire` on every `call`, so a caller that sees it set also
+//! sees the worker, whose queue it then uses under the queue's own mutex. Everything else here
+//! goes through `protocol`, `gp` or `callbacks`, whose module docs argue their orderings.
 
 use crate::callbacks::{CallbackQueue, GraceSource, Overflow};
 use crate::gp::{GpDriver, RecordList, WaitPolicy};

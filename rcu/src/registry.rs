@@ -11,6 +11,14 @@
 //! inside a read section, so a later thread can claim it; the domain's record list therefore
 //! grows with the largest number of threads that read it at once, not with thread churn.
 //!
+//! # Orderings
+//!
+//! A record changes hands through `claimed`: the old owner's thread-exit release stores `false`
+//! with `Release` after its last `ctr` store (nesting 0), and the new owner claims it with an
+//! `Acquire` compare-exchange under the record-list lock, so the new owner's first `ctr` store
+//! comes after the old owner's last one. Domain ids and generations need no ordering beyond
+//! their mutex and their uniqueness.
+//!
 //! # Invariants
 //!
 //! 1. A slot's record belongs to the domain of the slot's generation, and this thread owns it
