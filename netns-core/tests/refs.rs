@@ -1,0 +1,192 @@
+//! References, list walks and nsids.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::{Kind, Log, Rec, manual_registry, new_net};
+use netns_core::{CLONE_NEWNET, Net, NetError, Registry};
+
+#[test]
+fn copy_net_ns_without_clone_newnet_returns_another_reference() {
+    let registry = Registry::new();
+    let net = new_net(&registry);
+    let same = registry
+        .copy_net_ns(0, registry.init_user_ns(), &net)
+        .unwrap();
+    assert!(Net::ptr_eq(&net, &same));
+    assert_eq!(net.refcount(), 2);
+    drop(same);
+    assert_eq!(net.refcount(), 1);
+    assert_eq!(registry.stats().created, 1);
+}
+
+#[test]
+fn maybe_get_net_fails_on_a_dying_net() {
+    let log = Log::default();
+    let registry = manual_registry(&log);
+    // Inside the exits the namespace is dying too.
+    let ops = Rec::with_hook("A", &log, |kind, net| {
+        if kind != Kind::Init {
+            assert!(!net.check_net());
+            assert!(net.maybe_get_net().is_none());
+        }
+    });
+    registry.register_pernet_subsys(&ops).unwrap();
+    let net = new_net(&registry);
+    let passive = Net::to_passive(&net);
+    let extra = passive.maybe_get_net().expect("alive");
+    assert_eq!(net.refcount(), 2);
+    drop(extra);
+    drop(net);
+    // Dead but not yet dismantled: zero is terminal.
+    assert!(!passive.check_net());
+    assert!(passive.maybe_get_net().is_none());
+    assert_eq!(registry.cleanup_net(), 1);
+    assert!(passive.maybe_get_net().is_none());
+    assert_eq!(registry.stats().callback_panics, 0);
+}
+
+#[test]
+fn get_net_ns_by_id_never_returns_a_dying_net() {
+    let log = Log::default();
+    let registry = manual_registry(&log);
+    let init_net = registry.init_net();
+    let peers: Vec<Net> = (0..3).map(|_| new_net(&registry)).collect();
+    let ids: Vec<i32> = peers
+        .iter()
+        .map(|p| init_net.peernet2id_alloc(p).unwrap())
+        .collect();
+    assert_eq!(ids, [0, 1, 2], "lowest free ids");
+    assert_eq!(
+        init_net.peernet2id_alloc(&peers[1]),
+        Some(1),
+        "stable once assigned"
+    );
+    // A peer can also number init_net.
+    assert_eq!(peers[0].peernet2id_alloc(&init_net), Some(0));
+
+    let found = init_net.get_net_ns_by_id(1).expect("alive peer");
+    assert!(Net::ptr_eq(&found, &peers[1]));
+    drop(found);
+
+    let mut peers = peers;
+    let dying = peers.remove(1);
+    let passive = Net::to_passive(&dying);
+    drop(dying);
+    // Dead, not yet cleaned up: the id still maps, but never to a usable namespace, and no id is
+    // handed out for it.
+    assert!(init_net.get_net_ns_by_id(1).is_none());
+    assert_eq!(init_net.peernet2id(&passive), Some(1));
+    assert_eq!(peers[0].peernet2id_alloc(&passive), None);
+    assert!(init_net.get_net_ns_by_id(-1).is_none());
+    assert!(init_net.get_net_ns_by_id(7).is_none());
+
+    assert_eq!(registry.cleanup_net(), 1);
+    // Cleanup removed the survivors' ids for it; the freed id is reused lowest-first.
+    assert_eq!(init_net.peernet2id(&passive), None);
+    let newcomer = new_net(&registry);
+    assert_eq!(init_net.peernet2id_alloc(&newcomer), Some(1));
+    assert_eq!(init_net.peernet2id_alloc(&peers[1]), Some(2));
+}
+
+#[test]
+fn nsid_alloc_from_a_dying_net_fails() {
+    let registry = Registry::builder()
+        .cleanup_mode(netns_core::CleanupMode::Manual)
+        .build();
+    let net = new_net(&registry);
+    let passive = Net::to_passive(&net);
+    drop(net);
+    assert_eq!(passive.peernet2id_alloc(&registry.init_net()), None);
+    registry.cleanup_net();
+}
+
+#[test]
+fn for_each_net_walks_the_list_in_creation_order() {
+    let log = Log::default();
+    let registry = manual_registry(&log);
+    let init_cookie = registry.init_net().cookie();
+    let nets: Vec<Net> = (0..3).map(|_| new_net(&registry)).collect();
+    let expected: Vec<u64> = std::iter::once(init_cookie)
+        .chain(nets.iter().map(|n| n.cookie()))
+        .collect();
+
+    let mut seen = Vec::new();
+    registry.for_each_net(|net| seen.push(net.cookie()));
+    assert_eq!(seen, expected);
+    {
+        let guard = registry.domain().read();
+        let walked: Vec<u64> = registry
+            .for_each_net_rcu(&guard)
+            .map(|n| n.cookie())
+            .collect();
+        assert_eq!(walked, expected);
+    }
+
+    let mut nets = nets;
+    drop(nets.remove(0));
+    // Still listed until cleanup_net unlinks it.
+    let guard = registry.domain().read();
+    assert_eq!(registry.for_each_net_rcu(&guard).count(), 4);
+    drop(guard);
+    registry.cleanup_net();
+    let mut seen = Vec::new();
+    registry.for_each_net(|net| seen.push(net.cookie()));
+    assert_eq!(seen, [init_cookie, nets[0].cookie(), nets[1].cookie()]);
+}
+
+#[test]
+fn nets_of_another_registry_are_refused() {
+    let one = Registry::new();
+    let other = Registry::new();
+    let foreign = other.init_net();
+    let result = one.copy_net_ns(CLONE_NEWNET, one.init_user_ns(), &foreign);
+    assert_eq!(result.unwrap_err(), NetError::Invalid);
+    assert_eq!(one.init_net().peernet2id_alloc(&foreign), None);
+}
+
+#[test]
+fn counts_return_to_zero_at_quiescence() {
+    let log = Log::default();
+    let registry = Arc::new(Registry::new());
+    log.attach(&registry);
+    let ops = Rec::new("A", &log);
+    registry.register_pernet_subsys(&ops).unwrap();
+    let child = netns_core::UserNamespace::new_child(registry.init_user_ns(), 1000);
+    std::thread::scope(|s| {
+        for _ in 0..2 {
+            s.spawn(|| {
+                let mut keep = Vec::new();
+                for i in 0..40 {
+                    let net = registry
+                        .copy_net_ns(CLONE_NEWNET, &child, &registry.init_net())
+                        .unwrap();
+                    if i % 3 == 0 {
+                        keep.push(net.clone());
+                    }
+                    let _ = registry.init_net().peernet2id_alloc(&net);
+                }
+                drop(keep);
+            });
+        }
+    });
+    registry.wait_cleanup_idle();
+    let stats = registry.stats();
+    assert_eq!((stats.live, stats.queued, stats.dismantling), (0, 0, 0));
+    assert_eq!(stats.created, stats.destroyed);
+    assert_eq!(
+        (
+            child.net_namespaces(),
+            registry.init_user_ns().net_namespaces()
+        ),
+        (0, 0)
+    );
+    assert_eq!(
+        registry.init_net().refcount(),
+        2,
+        "the registry's reference plus this one"
+    );
+    let guard = registry.domain().read();
+    assert_eq!(registry.for_each_net_rcu(&guard).count(), 1);
+}
