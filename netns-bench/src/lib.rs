@@ -3,6 +3,8 @@
 pub mod cli;
 pub mod cputime;
 pub mod kernel;
+#[cfg(feature = "liburcu")]
+pub mod liburcu;
 pub mod plot;
 pub mod progress;
 pub mod report;
