@@ -56,39 +56,42 @@ impl Shared {
     /// `cleanup_net`: one batch. Returns the number of namespaces dismantled.
     pub(crate) fn cleanup_net(&self) -> usize {
         let serial = crate::sync::lock(&self.cleanup_mutex);
-        let batch: Vec<NetPtr> = self.cleanup_list.take_all().map(NetPtr).collect();
-        if batch.is_empty() {
+        let kill_list = self.cleanup_list.take_all();
+        if kill_list.is_empty() {
             return 0;
         }
-        self.counters.batch_started(batch.len());
         let list = match self.lock_mode {
             LockMode::Shared => PernetGuard::Read(self.pernet_ops_rwsem.read()),
             LockMode::Exclusive => PernetGuard::Write(self.pernet_ops_rwsem.write()),
         };
-        // SAFETY: net.rs invariant 1: the batch owns each namespace's last strong count until
-        // step 8 below, so the references stay valid for this whole function.
-        let nets: Vec<&NetNs> = batch.iter().map(|net| unsafe { net.get() }).collect();
-        // Don't let anyone else find us.
+        // Don't let anyone else find us. A dying namespace's own nsid table goes in the same
+        // pass: nobody can add to it, `peernet2id_alloc` refuses a dying namespace.
+        let mut nets: Vec<&NetNs> = Vec::new();
         let write = self.net_rwsem.write();
-        for net in &nets {
+        for node in kill_list {
+            // SAFETY: net.rs invariant 1: the batch owns each namespace's last strong count
+            // until the end of this function, so the reference stays valid that long.
+            let net = unsafe { NetPtr(node).get() };
             if let Some(entry) = net.teardown().list_entry.take() {
                 self.net_namespace_list.remove(entry);
             }
+            net.destroy_nsids();
+            nets.push(net);
         }
         drop(write);
-        self.unhash_nsids(&batch);
+        let n = nets.len();
+        self.counters.batch_started(n);
+        self.unhash_nsids(&nets);
         self.ops_undo_list(&list.ops, &nets, true, true);
         drop(list);
         // No RCU callback may still use a namespace of the batch once it is freed.
         self.rcu_barrier(true);
-        let n = batch.len();
-        for net in batch {
-            // SAFETY: as above; this is the last use of the reference.
-            let charge = unsafe { net.get() }.teardown().ucounts.take();
+        for net in nets {
             // Finally the charge goes, after the barrier.
-            drop(charge);
-            // SAFETY: net.rs invariant 1: we drop the strong count the batch owned.
-            drop(unsafe { Arc::from_raw(net.0.as_ptr().cast_const()) });
+            drop(net.teardown().ucounts.take());
+            // SAFETY: net.rs invariant 1: we drop the strong count the batch owned; `net` is
+            // not used again.
+            drop(unsafe { Arc::from_raw(std::ptr::from_ref(net)) });
         }
         self.counters.batch_done(n);
         drop(serial);
@@ -96,20 +99,22 @@ impl Shared {
         n
     }
 
-    /// `unhash_nsid` for a whole batch.
-    fn unhash_nsids(&self, batch: &[NetPtr]) {
-        let dying: HashSet<usize> = batch.iter().map(|net| net.0.as_ptr() as usize).collect();
-        {
-            let guard = self.domain.read();
-            for survivor in self.net_namespace_list.iter(&guard) {
-                // SAFETY: net.rs invariant 3.
-                let survivor = unsafe { survivor.get() };
-                survivor.remove_nsids_of(&dying);
+    /// `unhash_nsid` for a whole batch: the survivors forget the ids they gave to it.
+    fn unhash_nsids(&self, batch: &[&NetNs]) {
+        let mut dying: Option<HashSet<usize>> = None;
+        let guard = self.domain.read();
+        for survivor in self.net_namespace_list.iter(&guard) {
+            // SAFETY: net.rs invariant 3.
+            let survivor = unsafe { survivor.get() };
+            if survivor.has_nsids() {
+                let dying = dying.get_or_insert_with(|| {
+                    batch
+                        .iter()
+                        .map(|&net| std::ptr::from_ref(net) as usize)
+                        .collect()
+                });
+                survivor.remove_nsids_of(dying);
             }
-        }
-        for net in batch {
-            // SAFETY: the batch owns the namespaces (see `cleanup_net`).
-            unsafe { net.get() }.destroy_nsids();
         }
     }
 

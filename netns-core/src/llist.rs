@@ -120,23 +120,13 @@ impl<T: LListNode> LList<T> {
         head.is_null()
     }
 
-    /// `llist_del_all` followed by `llist_reverse_order`: detaches every node and returns them
-    /// oldest first.
+    /// `llist_del_all`: detaches every node and returns them newest first (the kernel's order;
+    /// `cleanup_net` walks its batch in this order too).
     pub fn take_all(&self) -> Drain<T> {
         // Acquire: pairs with the Release CAS of every push in the chain.
-        let mut node = self.head.swap(ptr::null_mut(), Ordering::Acquire);
-        // Reverse the links so the drain yields nodes in push order.
-        let mut reversed: *mut T = ptr::null_mut();
-        while let Some(current) = NonNull::new(node) {
-            // SAFETY: the node was pushed (so it is live) and the swap made the list hand it to
-            // us; its link is ours now (invariant 1) and holds its predecessor (invariant 2).
-            let link = unsafe { current.as_ref() }.llist_link();
-            node = link.load(Ordering::Relaxed);
-            link.store(reversed, Ordering::Relaxed);
-            reversed = current.as_ptr();
-        }
+        let head = self.head.swap(ptr::null_mut(), Ordering::Acquire);
         Drain {
-            next: reversed,
+            next: head,
             _owns: PhantomData,
         }
     }
@@ -147,7 +137,7 @@ impl<T: LListNode> LList<T> {
     }
 }
 
-/// The nodes detached by [`LList::take_all`], oldest first. Dropping it before the end leaks the
+/// The nodes detached by [`LList::take_all`], newest first. Dropping it before the end leaks the
 /// remaining nodes (they stay owned by nobody), so consumers drain it fully.
 pub struct Drain<T: LListNode> {
     next: *mut T,
@@ -162,13 +152,20 @@ impl<T: LListNode> std::fmt::Debug for Drain<T> {
     }
 }
 
+impl<T: LListNode> Drain<T> {
+    /// Whether no node is left.
+    pub fn is_empty(&self) -> bool {
+        self.next.is_null()
+    }
+}
+
 impl<T: LListNode> Iterator for Drain<T> {
     type Item = NonNull<T>;
 
     fn next(&mut self) -> Option<NonNull<T>> {
         let current = NonNull::new(self.next)?;
-        // SAFETY: `take_all` detached this node and relinked it into the private chain this
-        // drain owns (invariant 1).
+        // SAFETY: `take_all` detached this node's chain, which this drain now owns (invariant 1);
+        // the Acquire swap made its link (invariant 2) visible.
         let link = unsafe { current.as_ref() }.llist_link();
         self.next = link.load(Ordering::Relaxed);
         link.store(ptr::null_mut(), Ordering::Relaxed);

@@ -35,7 +35,7 @@ use std::fmt;
 use std::ops::Deref;
 use std::ptr::NonNull;
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, Weak};
+use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use rcu::{Domain, ListEntry, RcuCell, ReadGuard};
 
@@ -53,8 +53,31 @@ pub(crate) const NET_LIVE: u8 = 1;
 /// `setup_net` failed: the last reference frees the memory, nothing else.
 pub(crate) const NET_FAILED: u8 = 2;
 
-/// Net cookies (`net->net_cookie`): unique for the life of the process, never reused.
+/// Net cookies (`net->net_cookie`): unique for the life of the process, never reused. Threads
+/// take them in blocks of [`COOKIE_BLOCK`] (like the kernel's per-cpu cookie batches), so
+/// concurrent creators do not bounce one counter.
 static NEXT_NET_COOKIE: AtomicU64 = AtomicU64::new(1);
+
+/// Cookies a thread reserves at once.
+const COOKIE_BLOCK: u64 = 256;
+
+thread_local! {
+    /// This thread's reserved cookies: the next one and the end of the block.
+    static COOKIES: std::cell::Cell<(u64, u64)> = const { std::cell::Cell::new((0, 0)) };
+}
+
+/// A fresh net cookie.
+fn next_net_cookie() -> u64 {
+    COOKIES.with(|block| {
+        let (mut next, mut end) = block.get();
+        if next == end {
+            next = NEXT_NET_COOKIE.fetch_add(COOKIE_BLOCK, Ordering::Relaxed);
+            end = next + COOKIE_BLOCK;
+        }
+        block.set((next + 1, end));
+        next
+    })
+}
 
 /// A network namespace: the port of `struct net`.
 ///
@@ -69,8 +92,9 @@ pub struct NetNs {
     /// One of `NET_SETUP`, `NET_LIVE`, `NET_FAILED`; see the module's "Orderings".
     state: AtomicU8,
     user_ns: UserNamespace,
-    /// `net->gen`: the private-data slots (see [`crate::generic`]).
-    generic: RcuCell<GenericArray>,
+    /// `net->gen`: the private-data slots (see [`crate::generic`]), allocated by the first
+    /// `net_assign_generic`, so namespaces of a registry without private data cost nothing here.
+    generic: OnceLock<RcuCell<GenericArray>>,
     /// `net->netns_ids` under `nsid_lock`: ids this namespace gave its peers.
     nsids: Mutex<NsidTable>,
     /// What `cleanup_net` releases (invariant 4).
@@ -139,19 +163,17 @@ impl NetNs {
     pub(crate) fn alloc(
         shared: Option<Arc<Shared>>,
         registry_id: u64,
-        domain: &Domain,
         user_ns: UserNamespace,
-        gen_ptrs: usize,
         is_init: bool,
     ) -> Arc<NetNs> {
         Arc::new(NetNs {
             count: ActiveCount::new(1),
             registry_id,
-            cookie: NEXT_NET_COOKIE.fetch_add(1, Ordering::Relaxed),
+            cookie: next_net_cookie(),
             is_init,
             state: AtomicU8::new(NET_SETUP),
             user_ns,
-            generic: RcuCell::new(domain, GenericArray::new(gen_ptrs)),
+            generic: OnceLock::new(),
             nsids: Mutex::new(NsidTable::default()),
             teardown: Mutex::new(Teardown::default()),
             cleanup_link: sync::AtomicPtr::new(std::ptr::null_mut()),
@@ -202,14 +224,20 @@ impl NetNs {
     ///
     /// # Panics
     ///
-    /// If `guard` belongs to another RCU domain than the registry's.
+    /// If `guard` belongs to another RCU domain than the registry's (checked once the namespace
+    /// has private data at all).
     pub fn net_generic<'g, T: 'static>(
         &self,
         id: NetGenericId<T>,
         guard: &'g ReadGuard<'_>,
     ) -> Option<&'g T> {
         let slot = id.slot? as usize;
-        let ptr = self.generic.read(guard).slot(slot)?.load(Ordering::Acquire);
+        let ptr = self
+            .generic
+            .get()?
+            .read(guard)
+            .slot(slot)?
+            .load(Ordering::Acquire);
         if ptr.is_null() {
             return None;
         }
@@ -272,10 +300,20 @@ impl NetNs {
         }
     }
 
+    /// Whether this namespace gave any nsid (a snapshot; only `cleanup_net` relies on it, and
+    /// ids for a dying peer cannot be added once its count is zero).
+    pub(crate) fn has_nsids(&self) -> bool {
+        !sync::lock(&self.nsids).peers.is_empty()
+    }
+
     /// `idr_destroy(&net->netns_ids)`: forgets every id this namespace gave.
     pub(crate) fn destroy_nsids(&self) {
-        let peers = std::mem::take(&mut sync::lock(&self.nsids).peers);
-        drop(peers);
+        let mut table = sync::lock(&self.nsids);
+        if !table.peers.is_empty() {
+            let peers = std::mem::take(&mut table.peers);
+            drop(table);
+            drop(peers);
+        }
     }
 
     pub(crate) fn registry_id(&self) -> u64 {
@@ -296,8 +334,11 @@ impl NetNs {
 
     /// The box pointer in private-data slot `slot` (null if none).
     pub(crate) fn generic_slot_ptr(&self, domain: &Domain, slot: usize) -> *mut () {
+        let Some(cell) = self.generic.get() else {
+            return std::ptr::null_mut();
+        };
         let guard = domain.read();
-        match self.generic.read(&guard).slot(slot) {
+        match cell.read(&guard).slot(slot) {
             Some(cell) => cell.load(Ordering::Acquire),
             None => std::ptr::null_mut(),
         }
@@ -312,8 +353,11 @@ impl NetNs {
         gen_ptrs: usize,
         data: *mut (),
     ) {
+        let cell = self
+            .generic
+            .get_or_init(|| RcuCell::new(domain, GenericArray::new(gen_ptrs.max(slot + 1))));
         let guard = domain.read();
-        let current = self.generic.read(&guard);
+        let current = cell.read(&guard);
         if let Some(cell) = current.slot(slot) {
             cell.store(data, Ordering::Release);
             return;
@@ -325,14 +369,17 @@ impl NetNs {
             .store(data, Ordering::Relaxed);
         drop(guard);
         // The old array is freed after a grace period; readers keep seeing every pointer.
-        self.generic.replace(grown);
+        cell.replace(grown);
     }
 
     /// Clears slot `slot` and returns the box it held (null if none). Caller: the writer of
     /// generic.rs invariant 1, which must free the box only after a grace period.
     pub(crate) fn take_generic(&self, domain: &Domain, slot: usize) -> *mut () {
+        let Some(cell) = self.generic.get() else {
+            return std::ptr::null_mut();
+        };
         let guard = domain.read();
-        match self.generic.read(&guard).slot(slot) {
+        match cell.read(&guard).slot(slot) {
             Some(cell) => cell.swap(std::ptr::null_mut(), Ordering::AcqRel),
             None => std::ptr::null_mut(),
         }
