@@ -15,10 +15,12 @@
 //! |---|---|---|
 //! | `rwsem_ops` | [`rwsem_ops`] | `rwsem::RwSem`: holders, writer preference, FIFO grants, kills, timeouts, downgrade |
 //! | `rcu_ops` | [`rcu_ops`] | `rcu::Domain`: read sections vs grace periods, callbacks, barrier, cookies, `RcuCell`, `RcuList` |
+//! | `pernet_ops` | [`pernet_ops`] | `netns_core::Registry`: (un)registration against namespaces mid-setup and mid-teardown, `copy_net_ns` with kills, references, nsids, `net_generic`, `cleanup_net`, `net_ns_barrier` |
 //!
 //! Linux only: sleep detection reads `/proc`.
 
 pub mod harness;
+pub mod pernet_ops;
 pub mod rcu_ops;
 pub mod rwsem_ops;
 pub mod schedule;

@@ -30,6 +30,7 @@ pub fn all() -> Vec<(&'static str, Vec<Seed>)> {
     vec![
         ("rwsem_ops", rwsem_ops()),
         ("rcu_ops", crate::rcu_ops::seeds::all()),
+        ("pernet_ops", crate::pernet_ops::seeds::all()),
     ]
 }
 

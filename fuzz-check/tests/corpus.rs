@@ -63,3 +63,8 @@ fn replay_rwsem_ops() {
 fn replay_rcu_ops() {
     replay("rcu_ops", fuzz_check::rcu_ops::run_bytes);
 }
+
+#[test]
+fn replay_pernet_ops() {
+    replay("pernet_ops", fuzz_check::pernet_ops::run_bytes);
+}
