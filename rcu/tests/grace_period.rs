@@ -151,7 +151,9 @@ fn owned_guard_moves_to_another_thread_and_holds_grace_periods() {
         done_tx.send(()).unwrap();
     });
     let report = loop {
-        let r = stalls.recv().unwrap();
+        let r = stalls
+            .recv_timeout(common::STALL_DEADLINE)
+            .expect("no stall report");
         if r.owned_sections > 0 {
             break r;
         }

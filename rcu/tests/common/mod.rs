@@ -41,10 +41,16 @@ pub fn hold_reader(
     (leave_tx, h)
 }
 
+/// How long a test waits for a stall report that must come (within a millisecond or so when
+/// the code is right); a generous bound so that broken code fails instead of hanging.
+pub const STALL_DEADLINE: Duration = Duration::from_secs(20);
+
 /// Waits until a stall report naming `thread` arrives.
 pub fn wait_stall_naming(rx: &Receiver<StallReport>, thread: &str) -> StallReport {
     loop {
-        let r = rx.recv().expect("stall hook channel closed");
+        let r = rx
+            .recv_timeout(STALL_DEADLINE)
+            .expect("no stall report: the grace period did not wait for the reader");
         if r.readers
             .iter()
             .any(|t| t.thread_name.as_deref() == Some(thread))
