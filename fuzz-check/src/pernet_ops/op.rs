@@ -110,3 +110,20 @@ impl OpCodec for Op {
         }
     }
 }
+
+impl Op {
+    /// Whether the operation can let a waiting one continue: a lock release, an opened gate, a
+    /// kill, or a namespace released (which a running cleanup may pick up). Reference, nsid and
+    /// private-data operations on the driver and closing a gate cannot.
+    pub fn may_release_waiters(&self) -> bool {
+        !matches!(
+            self,
+            Op::Clone(_)
+                | Op::MaybeGet(_)
+                | Op::IdAlloc(_)
+                | Op::ById(_)
+                | Op::Generic(_)
+                | Op::Gate(_)
+        )
+    }
+}
