@@ -2,6 +2,10 @@
 //!
 //! Not part of the stable API: a registry built with faults deliberately breaks the kernel's
 //! rules, so that a harness can prove it notices.
+//!
+//! # Orderings
+//!
+//! The exit counter is `Relaxed`: it only picks which exit to skip.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -12,6 +16,8 @@ pub struct Faults {
     skip_exit_every: u64,
     /// `exit` calls seen so far.
     exits: AtomicU64,
+    /// `cleanup_net` does not wait for its grace period (it still counts it).
+    skip_batch_grace_period: bool,
 }
 
 impl Faults {
@@ -19,8 +25,23 @@ impl Faults {
     pub fn skip_every_nth_exit(n: u64) -> Self {
         Self {
             skip_exit_every: n,
-            exits: AtomicU64::new(0),
+            ..Self::default()
         }
+    }
+
+    /// Makes `cleanup_net` skip the wait of its one grace period per batch (a synchronize that
+    /// does not wait), while still counting it in the statistics.
+    pub fn skip_batch_grace_period() -> Self {
+        Self {
+            skip_batch_grace_period: true,
+            ..Self::default()
+        }
+    }
+
+    /// Adds the batch grace-period fault to these faults.
+    pub fn and_skip_batch_grace_period(mut self) -> Self {
+        self.skip_batch_grace_period = true;
+        self
     }
 
     /// Whether the `exit` about to run must be skipped.
@@ -30,5 +51,10 @@ impl Faults {
         }
         let n = self.exits.fetch_add(1, Ordering::Relaxed) + 1;
         n % self.skip_exit_every == 0
+    }
+
+    /// Whether `cleanup_net` must skip its grace period.
+    pub(crate) fn skips_batch_grace_period(&self) -> bool {
+        self.skip_batch_grace_period
     }
 }

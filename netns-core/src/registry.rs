@@ -164,7 +164,13 @@ impl Shared {
 
     /// `synchronize_rcu` / `synchronize_rcu_expedited`, counted.
     pub(crate) fn synchronize(&self, expedited: bool, in_batch: bool) {
-        if expedited {
+        #[cfg(feature = "test-hooks")]
+        let skip = in_batch && self.faults.skips_batch_grace_period();
+        #[cfg(not(feature = "test-hooks"))]
+        let skip = false;
+        if skip {
+            // Fault injection only: a synchronize that does not wait.
+        } else if expedited {
             self.domain.synchronize_expedited();
         } else {
             self.domain.synchronize();
