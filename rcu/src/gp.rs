@@ -144,13 +144,26 @@ impl GpDriver {
         );
         self.seq.store(s + 1, Ordering::Relaxed);
         // Start barrier: pairs with every reader's entry barrier and with `snapshot`'s fence.
-        shared.heavy_barrier();
+        // A domain no thread has read yet has only owned sections, which use real fences, so a
+        // fence pairs with them and the membarrier is skipped (liburcu skips a grace period
+        // with no registered reader the same way).
+        let light = lock(records).is_empty();
+        if light {
+            fence(Ordering::SeqCst);
+        } else {
+            shared.heavy_barrier();
+        }
         scratch.records.clear();
         // Records registered after this copy belong to threads whose first section starts
         // after the start barrier (the list lock orders the two), so they need no wait.
         scratch
             .records
             .extend(lock(records).iter().map(|r| &***r as *const Record));
+        if light && !scratch.records.is_empty() {
+            // A thread registered between the peek and the copy: its record is scanned, so it
+            // needs the real start barrier before the scan.
+            shared.heavy_barrier();
+        }
         let rounds = if self.faults.single_flip() { 1 } else { 2 };
         for _ in 0..rounds {
             let gp_ctr = shared.flip();
@@ -160,8 +173,13 @@ impl GpDriver {
             // Scans complete before the next flip or the end barrier.
             fence(Ordering::SeqCst);
         }
-        // End barrier: pairs with every reader's exit barrier.
-        shared.heavy_barrier();
+        // End barrier: pairs with every reader's exit barrier (a fence suffices when only
+        // owned sections, which use fences, were scanned).
+        if scratch.records.is_empty() {
+            fence(Ordering::SeqCst);
+        } else {
+            shared.heavy_barrier();
+        }
         self.seq.store(s + 2, Ordering::Release);
     }
 }

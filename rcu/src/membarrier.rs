@@ -55,6 +55,9 @@ fn register() -> bool {
     membarrier(CMD_PRIVATE_EXPEDITED) == 0
 }
 
+// TODO(#3): other systems have equivalents (FlushProcessWriteBuffers on Windows, an
+// mprotect-based IPI on the BSDs and macOS); until they are wired in, those systems always use
+// the fence fallback, which is correct but costs a fence per read lock and two per unlock.
 #[cfg(not(all(target_os = "linux", not(loom))))]
 fn register() -> bool {
     false

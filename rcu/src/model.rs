@@ -79,6 +79,16 @@ impl ModelDomain {
         }
     }
 
+    /// `read_owned` (`srcu_down_read`); returns the phase index for [`Self::up_read`].
+    pub fn down_read(&self) -> usize {
+        self.shared.down_read()
+    }
+
+    /// Ends an owned section (`srcu_up_read`).
+    pub fn up_read(&self, phase: usize) {
+        self.shared.up_read(phase);
+    }
+
     /// `synchronize`.
     pub fn synchronize(&self) {
         self.gp.wait_for(

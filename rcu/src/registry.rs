@@ -178,6 +178,11 @@ fn record_slow(
 }
 
 /// Claims an unclaimed record of the domain or appends a new one.
+///
+/// TODO(#3): the list never shrinks while the domain lives; after a burst of many concurrent
+/// reader threads, every grace period keeps scanning the records they left behind. Trimming
+/// unclaimed records would need the grace-period lock (scans use raw pointers, protocol
+/// invariant 5).
 fn claim(records: &RecordList, shared: &ReaderShared, generation: u64) -> RecordRef {
     let mut list = lock(records);
     let rec = match list.iter().find(|r| {

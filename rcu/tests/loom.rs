@@ -111,6 +111,39 @@ fn loom_reader_vs_grace_period_broken_lost_wakeup() {
     });
 }
 
+/// An owned (movable) section against a grace period, in a domain without thread records, so
+/// the grace period takes its fence-only path.
+fn owned_section_vs_grace_period(faults: ModelFaults) {
+    builder(2).check(move || {
+        let d = ModelDomain::new(faults);
+        let obj = Obj::new();
+        let (d2, o2) = (d.clone(), obj.clone());
+        let t = thread::spawn(move || {
+            let phase = d2.down_read();
+            o2.use_if_published();
+            d2.up_read(phase);
+        });
+        obj.unpublish();
+        d.synchronize();
+        obj.free();
+        t.join().unwrap();
+    });
+}
+
+#[test]
+fn loom_owned_section_vs_grace_period() {
+    owned_section_vs_grace_period(ModelFaults::default());
+}
+
+#[test]
+#[should_panic]
+fn loom_owned_section_vs_grace_period_broken_no_wait() {
+    owned_section_vs_grace_period(ModelFaults {
+        skip_wait: true,
+        ..Default::default()
+    });
+}
+
 /// A nested reader whose outer section may have snapshotted the phase before a flip; the
 /// writer runs two grace periods (the second one is where a single flip goes wrong).
 fn index_flip_nested(faults: ModelFaults) {
