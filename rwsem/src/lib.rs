@@ -137,6 +137,12 @@ pub mod loom_bugs {
     pub const READERS_BARGE: u8 = 2;
     /// A writer's release with waiters queued clears the lock but wakes nobody.
     pub const SKIP_UNLOCK_WAKE: u8 = 3;
+    /// A writer steals the lock while readers hold it.
+    pub const STEAL_IGNORES_READERS: u8 = 4;
+    /// The last waiter to abort leaves `HAS_WAITERS` set on an empty queue.
+    pub const ABORT_KEEPS_FLAGS: u8 = 5;
+    /// A killed waiter whose grant won the race reports `Killed` and leaks the lock.
+    pub const ABORT_IGNORES_GRANT: u8 = 6;
 }
 
 /// Inert stand-ins so the bug checks compile away outside loom.
@@ -145,7 +151,10 @@ pub(crate) mod loom_bugs {
     pub(crate) const SKIP_SUCCESSOR_WAKE: u8 = 1;
     pub(crate) const READERS_BARGE: u8 = 2;
     pub(crate) const SKIP_UNLOCK_WAKE: u8 = 3;
+    pub(crate) const STEAL_IGNORES_READERS: u8 = 4;
+    pub(crate) const ABORT_KEEPS_FLAGS: u8 = 5;
+    pub(crate) const ABORT_IGNORES_GRANT: u8 = 6;
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests;

@@ -55,7 +55,7 @@ mod imp {
 pub(crate) use imp::{acquired, holds, released};
 
 /// Whether misuse detection is compiled in.
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 pub(crate) const ENABLED: bool = cfg!(all(
     any(debug_assertions, feature = "misuse-checks"),
     not(loom)

@@ -50,7 +50,7 @@
 
 use std::pin::pin;
 use std::sync::PoisonError;
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 use std::sync::TryLockError;
 use std::sync::atomic::Ordering::{AcqRel, Acquire, Relaxed, Release};
 use std::time::{Duration, Instant};
@@ -95,14 +95,15 @@ static_assertions::const_assert!(READER_OVERFLOW & READER_MASK == READER_OVERFLO
 /// How long a queued writer waits before, at the front of the queue, it claims a direct
 /// hand-off. The kernel uses 4 ms (`RWSEM_WAIT_TIMEOUT`). See the crate docs
 /// ("Hand-off bound") for the measurement behind this value.
+#[cfg_attr(loom, allow(dead_code))]
 pub(crate) const HANDOFF_BOUND: Duration = Duration::from_millis(1);
 
 /// Attempts a writer makes to take a lock that is free of readers and writers before it
 /// queues, and attempts a reader makes while a writer holds the lock before it queues. See the
 /// crate docs ("Spinning") for the measurement behind these values.
-pub(crate) const WRITE_SPINS: u32 = 100;
+pub(crate) const WRITE_SPINS: u32 = if cfg!(loom) { 0 } else { 100 };
 /// See [`WRITE_SPINS`].
-pub(crate) const READ_SPINS: u32 = 100;
+pub(crate) const READ_SPINS: u32 = if cfg!(loom) { 0 } else { 100 };
 
 // ---------------------------------------------------------------------------------------------
 // Waits.
@@ -249,29 +250,43 @@ impl RawRwSem {
 
     // --- queries ------------------------------------------------------------------------
 
+    /// The word as seen by the queries. Under loom it is read with a read-modify-write, which
+    /// always sees the latest value: a plain load may legally return a stale value forever in
+    /// loom's model, and the models spin on these queries.
+    fn snapshot(&self) -> usize {
+        #[cfg(loom)]
+        {
+            self.count.fetch_add(0, Relaxed)
+        }
+        #[cfg(not(loom))]
+        {
+            self.count.load(Relaxed)
+        }
+    }
+
     pub(crate) fn is_locked(&self) -> bool {
-        self.count.load(Relaxed) & (WRITER_LOCKED | READER_MASK) != 0
+        self.snapshot() & (WRITER_LOCKED | READER_MASK) != 0
     }
 
     pub(crate) fn is_write_locked(&self) -> bool {
-        self.count.load(Relaxed) & WRITER_LOCKED != 0
+        self.snapshot() & WRITER_LOCKED != 0
     }
 
     pub(crate) fn has_waiters(&self) -> bool {
-        self.count.load(Relaxed) & HAS_WAITERS != 0
+        self.snapshot() & HAS_WAITERS != 0
     }
 
     pub(crate) fn reader_count(&self) -> usize {
-        (self.count.load(Relaxed) & READER_MASK) / ONE_READER
+        (self.snapshot() & READER_MASK) / ONE_READER
     }
 
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn is_handoff_pending(&self) -> bool {
-        self.count.load(Relaxed) & HANDOFF != 0
+        self.snapshot() & HANDOFF != 0
     }
 
     /// The number of queued waiters (takes the queue lock).
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn queue_len(&self) -> usize {
         match self.queue.try_lock() {
             Ok(q) => q.len,
@@ -430,8 +445,12 @@ impl RawRwSem {
 
     /// Takes the write lock if it is free and no hand-off is pending, even past waiters.
     fn try_steal_write(&self) -> bool {
+        let mut fail_mask = WRITE_STEAL_FAIL_MASK;
+        if self.bug(crate::loom_bugs::STEAL_IGNORES_READERS) {
+            fail_mask &= !READER_MASK;
+        }
         let mut c = self.count.load(Relaxed);
-        while c & WRITE_STEAL_FAIL_MASK == 0 {
+        while c & fail_mask == 0 {
             // Acquire: pairs with the Release of the previous holder's release.
             match self
                 .count
@@ -468,7 +487,7 @@ impl RawRwSem {
         loop {
             // Grants happen under the queue lock (invariant 5), so this check is final.
             if node.state.load(Acquire) == GRANTED {
-                return Ok(());
+                return self.granted(wait);
             }
             if node.kind == Kind::Write && q.is_front(node) {
                 if self.take_as_front_writer_locked(&mut q, node) {
@@ -487,10 +506,21 @@ impl RawRwSem {
             sync::park_until(wait.deadline);
             // Acquire: pairs with the granter's Release store (invariant 5).
             if node.state.load(Acquire) == GRANTED {
-                return Ok(());
+                return self.granted(wait);
             }
             q = self.lock_queue();
         }
+    }
+
+    /// The outcome of a wait whose node was granted: success, even if a kill or the deadline
+    /// arrived meanwhile (the grant won the race).
+    fn granted(&self, wait: &WaitSpec) -> Result<(), Abort> {
+        if self.bug(crate::loom_bugs::ABORT_IGNORES_GRANT) {
+            if let Some(reason) = wait.abort_reason() {
+                return Err(reason);
+            }
+        }
+        Ok(())
     }
 
     /// The front writer takes the free lock itself and unlinks its node.
@@ -521,6 +551,9 @@ impl RawRwSem {
         let was_front = q.is_front(node);
         q.unlink(node);
         if q.len == 0 {
+            if self.bug(crate::loom_bugs::ABORT_KEEPS_FLAGS) {
+                return;
+            }
             // Relaxed: flag change under the queue lock (invariant 2).
             self.count.fetch_and(!(HAS_WAITERS | HANDOFF), Relaxed);
         } else if was_front {

@@ -269,7 +269,7 @@ impl<T: ?Sized> RwSem<T> {
     }
 
     /// The raw state machine, for in-crate tests.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn raw(&self) -> &RawRwSem {
         &self.raw
     }
