@@ -1,0 +1,143 @@
+//! The `rwsem` crate against `std::sync::RwLock` and `parking_lot::RwLock`.
+//!
+//! Groups: `rwsem_read` and `rwsem_write` (uncontended lock + unlock), `rwsem_read_mostly` (two
+//! threads, one operation in a hundred a write, reported as operations per second).
+
+use std::hint::black_box;
+use std::sync::Barrier;
+use std::time::{Duration, Instant};
+
+use criterion::measurement::WallTime;
+use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+
+mod common;
+
+/// One operation in `WRITE_EVERY` is a write in `rwsem_read_mostly` (1% writes).
+const WRITE_EVERY: u64 = 100;
+
+/// The three locks behind one interface, so every bench runs the same code for each.
+trait Lock: Sync {
+    fn new() -> Self;
+    fn read_value(&self) -> u64;
+    fn write_add(&self, v: u64);
+}
+
+impl Lock for rwsem::RwSem<u64> {
+    fn new() -> Self {
+        rwsem::RwSem::new(0)
+    }
+    #[inline]
+    fn read_value(&self) -> u64 {
+        *self.read()
+    }
+    #[inline]
+    fn write_add(&self, v: u64) {
+        *self.write() += v;
+    }
+}
+
+impl Lock for std::sync::RwLock<u64> {
+    fn new() -> Self {
+        std::sync::RwLock::new(0)
+    }
+    #[inline]
+    fn read_value(&self) -> u64 {
+        *self.read().unwrap()
+    }
+    #[inline]
+    fn write_add(&self, v: u64) {
+        *self.write().unwrap() += v;
+    }
+}
+
+impl Lock for parking_lot::RwLock<u64> {
+    fn new() -> Self {
+        parking_lot::RwLock::new(0)
+    }
+    #[inline]
+    fn read_value(&self) -> u64 {
+        *self.read()
+    }
+    #[inline]
+    fn write_add(&self, v: u64) {
+        *self.write() += v;
+    }
+}
+
+fn read_uncontended<L: Lock>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
+    let lock = L::new();
+    g.bench_function(name, |b| {
+        b.iter(|| black_box(black_box(&lock).read_value()))
+    });
+}
+
+fn write_uncontended<L: Lock>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
+    let lock = L::new();
+    g.bench_function(name, |b| b.iter(|| black_box(&lock).write_add(1)));
+}
+
+/// Two threads share `iters` operations; the time runs from their common start to the later
+/// finish.
+fn read_mostly<L: Lock>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
+    let lock = L::new();
+    g.bench_function(name, |b| {
+        b.iter_custom(|iters| {
+            let start = Barrier::new(3);
+            let per_thread = iters.div_ceil(2);
+            let mut began = Instant::now();
+            std::thread::scope(|s| {
+                for t in 0..2u64 {
+                    let (lock, start) = (&lock, &start);
+                    s.spawn(move || {
+                        start.wait();
+                        for i in 0..per_thread {
+                            // The threads' writes fall at different offsets in their sequence.
+                            if i % WRITE_EVERY == t * WRITE_EVERY / 2 {
+                                lock.write_add(1);
+                            } else {
+                                black_box(lock.read_value());
+                            }
+                        }
+                    });
+                }
+                start.wait();
+                began = Instant::now();
+            });
+            began.elapsed()
+        })
+    });
+}
+
+fn rwsem_read(c: &mut Criterion) {
+    let mut g = c.benchmark_group("rwsem_read");
+    read_uncontended::<rwsem::RwSem<u64>>(&mut g, "rwsem");
+    read_uncontended::<std::sync::RwLock<u64>>(&mut g, "std");
+    read_uncontended::<parking_lot::RwLock<u64>>(&mut g, "parking_lot");
+    g.finish();
+}
+
+fn rwsem_write(c: &mut Criterion) {
+    let mut g = c.benchmark_group("rwsem_write");
+    write_uncontended::<rwsem::RwSem<u64>>(&mut g, "rwsem");
+    write_uncontended::<std::sync::RwLock<u64>>(&mut g, "std");
+    write_uncontended::<parking_lot::RwLock<u64>>(&mut g, "parking_lot");
+    g.finish();
+}
+
+fn rwsem_read_mostly(c: &mut Criterion) {
+    let mut g = c.benchmark_group("rwsem_read_mostly");
+    g.throughput(Throughput::Elements(1));
+    // Each sample starts two threads; a longer target keeps that cost in the noise.
+    g.measurement_time(Duration::from_secs(3));
+    read_mostly::<rwsem::RwSem<u64>>(&mut g, "rwsem");
+    read_mostly::<std::sync::RwLock<u64>>(&mut g, "std");
+    read_mostly::<parking_lot::RwLock<u64>>(&mut g, "parking_lot");
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = common::criterion();
+    targets = rwsem_read, rwsem_write, rwsem_read_mostly
+}
+criterion_main!(benches);
