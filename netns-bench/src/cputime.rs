@@ -103,18 +103,32 @@ mod tests {
     use std::hint::black_box;
     use std::time::Instant;
 
+    /// The thread's CPU clock, read independently of getrusage.
+    fn cpu_clock() -> Duration {
+        let mut ts = libc::timespec {
+            tv_sec: 0,
+            tv_nsec: 0,
+        };
+        // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
+        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+        assert_eq!(rc, 0);
+        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+    }
+
     #[test]
-    fn busy_thread_accumulates_user_time_and_sleeping_does_not() {
+    fn busy_thread_accumulates_its_cpu_time_and_waiting_does_not() {
+        // Spin for 20 ms of this thread's CPU time, however busy the machine is.
         let before = thread_cpu_time().unwrap();
-        let start = Instant::now();
+        let clock0 = cpu_clock();
+        let deadline = Instant::now() + Duration::from_secs(20);
         let mut x = 0u64;
-        while start.elapsed() < Duration::from_millis(30) {
+        while cpu_clock() - clock0 < Duration::from_millis(20) && Instant::now() < deadline {
             x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
         }
-        let busy = thread_cpu_time().unwrap() - before;
+        let busy = (thread_cpu_time().unwrap() - before).total();
         assert!(
-            busy.total() >= Duration::from_millis(15),
-            "busy loop counted {busy:?}"
+            busy >= Duration::from_millis(18) && busy < Duration::from_millis(60),
+            "20 ms of CPU counted as {busy:?}"
         );
 
         // Another thread's work is not this thread's time.

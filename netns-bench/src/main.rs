@@ -4,14 +4,16 @@ use std::process::ExitCode;
 
 use clap::Parser;
 use netns_bench::cli::{Cli, Command};
+use netns_bench::experiment::Experiment;
 use netns_bench::{kernel, report};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    let result = match cli.command {
+    let result = match Cli::parse().into_command() {
+        Command::Seed(args) => report::model(Experiment::Seed, args.iterations, &args.model),
+        Command::Cycle(args) => report::model(Experiment::Cycle, args.iterations, &args.model),
         Command::Kernel(args) => report::kernel(&args),
         Command::KernelChild { iterations } => {
-            return ExitCode::from(kernel::child_main(iterations) as u8);
+            return ExitCode::from(kernel::child_main(iterations).clamp(0, 255) as u8);
         }
     };
     match result {

@@ -2,10 +2,13 @@
 
 use serde_json::{Value, json};
 
-use crate::cli::KernelArgs;
+use crate::cli::{KernelArgs, ModelArgs};
+use crate::experiment::{self, Calibration, Experiment, ModeResult, Report};
 use crate::kernel::{self, Figure, KernelCalibration, KernelRun, Source};
+use crate::plot::{self, Series};
 use crate::progress::Progress;
 use crate::table::{self, Table};
+use crate::workload;
 
 /// The running kernel's release, as `uname -r` prints it.
 pub fn kernel_release() -> String {
@@ -146,5 +149,230 @@ pub fn kernel_json(run: &KernelRun, cal: &KernelCalibration) -> String {
         },
         "calibration": calibration_json(cal),
     });
+    format!("{value}\n")
+}
+
+/// Runs and reports `seed` or `cycle`.
+pub fn model(experiment: Experiment, iterations: u64, args: &ModelArgs) -> Result<String, String> {
+    let report = experiment::run(experiment, iterations, args)?;
+    if let Some(path) = &args.plot {
+        let series: Vec<Series> = report
+            .modes
+            .iter()
+            .map(|m| Series {
+                label: m.spec.label(),
+                points: downsample(&m.backlog, 2000),
+            })
+            .collect();
+        let title = format!(
+            "{}: cleanup backlog, {} iterations per mode",
+            experiment.name(),
+            report.iterations
+        );
+        plot::draw_backlog(path, &title, &series)?;
+    }
+    let mut text = if args.json {
+        model_json(&report)
+    } else {
+        model_table(&report)
+    };
+    if let (Some(path), false) = (&args.plot, args.json) {
+        text.push_str(&format!("\nbacklog plot written to {}\n", path.display()));
+    }
+    Ok(text)
+}
+
+/// Keeps at most about `max` points, each the highest backlog of its stretch of samples, so
+/// peaks survive.
+pub fn downsample(points: &[(f64, u64)], max: usize) -> Vec<(f64, u64)> {
+    if points.len() <= max || max == 0 {
+        return points.to_vec();
+    }
+    let chunk = points.len().div_ceil(max);
+    points
+        .chunks(chunk)
+        .map(|c| {
+            let peak = c.iter().map(|p| p.1).max().unwrap_or(0);
+            (c[0].0, peak)
+        })
+        .collect()
+}
+
+fn describe(experiment: Experiment, iterations: u64) -> String {
+    match experiment {
+        Experiment::Seed => format!(
+            "seed: {iterations} sequential copy_net_ns(CLONE_NEWNET) from one thread, each \
+             releasing the previous net"
+        ),
+        Experiment::Cycle => format!(
+            "cycle: {iterations} x (start a process, copy_net_ns(CLONE_NEWNET), exit), the \
+             model of `unshare -n bash -c exit` in a loop"
+        ),
+    }
+}
+
+fn kernel_reference(experiment: Experiment) -> &'static str {
+    match experiment {
+        Experiment::Seed => {
+            "the kernel patch measured 1.46x (1:39.85 at 23% CPU -> 1:08.34 at 98% CPU)"
+        }
+        Experiment::Cycle => "the kernel series measured 5.8x (1m40s -> 17s)",
+    }
+}
+
+/// The workload's and the calibration's parameters, one per line, indented.
+pub fn parameters_text(cal: &Calibration) -> String {
+    let ops = workload::summary();
+    format!(
+        "parameters:\n  \
+         ops: {} subsys + {} device ({} with private data, {} with pre_exit, {} with exit_batch, \
+         {} under rtnl)\n  \
+         per net: {} sysctl entries, {} hash buckets, {} control sockets of {} bytes\n  \
+         readers: {} threads, sleeping {} inside each section\n  \
+         model: creation {} (median), cleanup {} per net, grace period {} (target {} = {:.1} \
+         creations, as the kernel's)\n  \
+         cycle's process work: {} ({:.1} creations, as the kernel's `bash -c exit`)\n  \
+         time scale: the model runs {:.1}x faster than the kernel ({} / {})\n",
+        ops.subsys,
+        ops.device,
+        ops.private,
+        ops.pre_exit,
+        ops.exit_batch,
+        ops.rtnl,
+        ops.sysctls,
+        ops.buckets,
+        ops.sockets,
+        workload::SOCKET_BYTES,
+        cal.readers,
+        table::short(cal.reader_section),
+        table::short(cal.creation),
+        table::short(cal.cleanup_per_net),
+        table::short(cal.grace_period),
+        table::short(cal.target_grace_period),
+        cal.kernel.grace_period_per_unshare(),
+        table::short(cal.process),
+        cal.kernel.process_per_unshare(),
+        cal.time_scale(),
+        table::short(cal.kernel.unshare.value),
+        table::short(cal.creation),
+    )
+}
+
+/// The `seed` or `cycle` report as tables.
+pub fn model_table(report: &Report) -> String {
+    let mut t = Table::new([
+        "mode",
+        "elapsed",
+        "user",
+        "system",
+        "CPU",
+        "batches",
+        "mean batch",
+        "max batch",
+        "grace periods",
+        "peak backlog",
+        "drain",
+    ]);
+    for m in &report.modes {
+        t.row([
+            m.spec.label(),
+            table::clock(m.elapsed),
+            table::secs(m.cpu.user),
+            table::secs(m.cpu.system),
+            format!("{:.0}%", m.cpu_pct()),
+            m.stats.batches.to_string(),
+            format!("{:.1}", m.stats.mean_batch_size()),
+            m.stats.max_batch.to_string(),
+            m.stats.grace_periods.to_string(),
+            m.stats.peak_backlog.to_string(),
+            table::short(m.drain),
+        ]);
+    }
+    let mut out = format!(
+        "{}\n\n{}\n",
+        describe(report.experiment, report.iterations),
+        t.render()
+    );
+    let width = report
+        .modes
+        .iter()
+        .map(|m| m.spec.label().len())
+        .max()
+        .unwrap_or(0)
+        + 1;
+    for m in &report.modes {
+        let label = format!("{}:", m.spec.label());
+        out.push_str(&format!(
+            "{label:<width$} {}\n",
+            time_line(
+                m.cpu.user.as_secs_f64(),
+                m.cpu.system.as_secs_f64(),
+                m.elapsed,
+                m.cpu_pct()
+            )
+        ));
+    }
+    if let Some(speedup) = report.speedup() {
+        out.push_str(&format!(
+            "\nspeedup: shared is {speedup:.2}x faster than exclusive ({})\n",
+            kernel_reference(report.experiment)
+        ));
+    }
+    out.push('\n');
+    out.push_str(&parameters_text(&report.calibration));
+    out.push('\n');
+    out.push_str(&calibration_text(&report.calibration.kernel));
+    out
+}
+
+fn mode_json(m: &ModeResult) -> Value {
+    json!({
+        "elapsed_s": m.elapsed.as_secs_f64(),
+        "user_s": m.cpu.user.as_secs_f64(),
+        "system_s": m.cpu.system.as_secs_f64(),
+        "cpu_pct": m.cpu_pct(),
+        "drain_s": m.drain.as_secs_f64(),
+        "batches": m.stats.batches,
+        "mean_batch": m.stats.mean_batch_size(),
+        "max_batch": m.stats.max_batch,
+        "grace_periods": m.stats.grace_periods,
+        "barriers": m.stats.barriers,
+        "peak_backlog": m.stats.peak_backlog,
+        "backlog_waits": m.stats.backlog_waits,
+        "created": m.stats.created,
+        "destroyed": m.stats.destroyed,
+        "reader_sections": m.reader_sections,
+        "backlog_bound": m.spec.backlog_bound,
+    })
+}
+
+/// The `seed` or `cycle` report as one JSON object (with a trailing newline).
+pub fn model_json(report: &Report) -> String {
+    let cal = &report.calibration;
+    let mut value = json!({
+        "experiment": report.experiment.name(),
+        "iterations": report.iterations,
+        "speedup": report.speedup(),
+        "peak_backlog": report
+            .modes
+            .iter()
+            .map(|m| (m.spec.key(), json!(m.stats.peak_backlog)))
+            .collect::<serde_json::Map<_, _>>(),
+        "parameters": {
+            "readers": cal.readers,
+            "reader_section_s": cal.reader_section.as_secs_f64(),
+            "creation_s": cal.creation.as_secs_f64(),
+            "cleanup_per_net_s": cal.cleanup_per_net.as_secs_f64(),
+            "grace_period_s": cal.grace_period.as_secs_f64(),
+            "target_grace_period_s": cal.target_grace_period.as_secs_f64(),
+            "process_s": cal.process.as_secs_f64(),
+            "time_scale": cal.time_scale(),
+            "ops": workload::KERNEL_OPS.len(),
+        },
+        "calibration": calibration_json(&cal.kernel),
+    });
+    for m in &report.modes {
+        value[m.spec.key()] = mode_json(m);
+    }
     format!("{value}\n")
 }
