@@ -37,6 +37,9 @@ pub(crate) struct Waiter {
     /// When the node was queued (the hand-off bound runs from here).
     #[cfg(not(loom))]
     queued_at: Instant,
+    /// When an aborting waiter woke this one (test builds: the successor-wake latency).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) abort_wake_at: Cell<Option<Instant>>,
     /// Failed attempts at the front (the hand-off bound under loom, which has no clock).
     #[cfg(loom)]
     misses: Cell<u32>,
@@ -53,6 +56,8 @@ impl Waiter {
             next: Cell::new(ptr::null()),
             #[cfg(not(loom))]
             queued_at: Instant::now(),
+            #[cfg(all(test, not(loom)))]
+            abort_wake_at: Cell::new(None),
             #[cfg(loom)]
             misses: Cell::new(0),
             _pinned: PhantomPinned,
@@ -81,6 +86,9 @@ pub(crate) struct Queue {
     head: *const Waiter,
     tail: *const Waiter,
     pub(crate) len: usize,
+    /// Writers ever linked and unlinked (test builds: the torture test's barge detector).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) writer_counts: (u64, u64),
 }
 
 // SAFETY: the raw pointers are only dereferenced with the queue's mutex held (invariant 1), and
@@ -93,6 +101,8 @@ impl Queue {
             head: ptr::null(),
             tail: ptr::null(),
             len: 0,
+            #[cfg(all(test, not(loom)))]
+            writer_counts: (0, 0),
         }
     }
 
@@ -108,6 +118,10 @@ impl Queue {
         }
         self.tail = node;
         self.len += 1;
+        #[cfg(all(test, not(loom)))]
+        if node.kind == Kind::Write {
+            self.writer_counts.0 += 1;
+        }
     }
 
     /// Unlinks `node`, which must be linked in this queue.
@@ -128,6 +142,10 @@ impl Queue {
         node.prev.set(ptr::null());
         node.next.set(ptr::null());
         self.len -= 1;
+        #[cfg(all(test, not(loom)))]
+        if node.kind == Kind::Write {
+            self.writer_counts.1 += 1;
+        }
     }
 
     pub(crate) fn front(&self) -> Option<&Waiter> {
@@ -182,6 +200,12 @@ impl WakeList {
         }
     }
 
+    /// Whether no wake-up is pending.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
     fn wake_all(&mut self) {
         for slot in &mut self.threads[..self.len] {
             if let Some(thread) = slot.take() {
@@ -195,5 +219,46 @@ impl WakeList {
 impl Drop for WakeList {
     fn drop(&mut self) {
         self.wake_all();
+    }
+}
+
+/// Successor wake-up latencies after an abort, recorded in test builds for the torture test.
+#[cfg(all(test, not(loom)))]
+pub(crate) mod successor_latency {
+    use std::sync::Mutex;
+    use std::time::{Duration, Instant};
+
+    static SAMPLES: Mutex<Vec<Duration>> = Mutex::new(Vec::new());
+
+    /// Records the latency from an abort's wake-up to the woken waiter running.
+    pub(crate) fn record(since: Instant) {
+        let d = since.elapsed();
+        SAMPLES.lock().unwrap_or_else(|e| e.into_inner()).push(d);
+    }
+
+    /// Takes every sample recorded so far.
+    pub(crate) fn take() -> Vec<Duration> {
+        std::mem::take(&mut *SAMPLES.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl Queue {
+    /// Stamps the waiters an abort's wake-up may wake (test builds), or clears the stamps:
+    /// the front writer, or the run of front readers.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn stamp_front_for_abort_wake(&self, at: Option<Instant>) {
+        let mut cur = self.head;
+        // SAFETY: linked nodes are alive (invariant 4) and the caller holds the queue lock.
+        while let Some(node) = unsafe { cur.as_ref() } {
+            node.abort_wake_at.set(at);
+            if node.kind == Kind::Write {
+                break;
+            }
+            cur = node.next.get();
+            // SAFETY: as above.
+            if unsafe { cur.as_ref() }.is_some_and(|next| next.kind == Kind::Write) {
+                break;
+            }
+        }
     }
 }

@@ -285,6 +285,12 @@ impl RawRwSem {
         self.snapshot() & HANDOFF != 0
     }
 
+    /// How many writers were ever queued and dequeued (takes the queue lock).
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn writer_counts(&self) -> (u64, u64) {
+        self.lock_queue().writer_counts
+    }
+
     /// The number of queued waiters (takes the queue lock).
     #[cfg(all(test, not(loom)))]
     pub(crate) fn queue_len(&self) -> usize {
@@ -506,9 +512,17 @@ impl RawRwSem {
             sync::park_until(wait.deadline);
             // Acquire: pairs with the granter's Release store (invariant 5).
             if node.state.load(Acquire) == GRANTED {
+                #[cfg(all(test, not(loom)))]
+                if let Some(at) = node.abort_wake_at.take() {
+                    crate::queue::successor_latency::record(at);
+                }
                 return self.granted(wait);
             }
             q = self.lock_queue();
+            #[cfg(all(test, not(loom)))]
+            if let Some(at) = node.abort_wake_at.take() {
+                crate::queue::successor_latency::record(at);
+            }
         }
     }
 
@@ -563,7 +577,14 @@ impl RawRwSem {
             }
             if !self.bug(crate::loom_bugs::SKIP_SUCCESSOR_WAKE) {
                 let mut wakes = WakeList::new();
+                #[cfg(all(test, not(loom)))]
+                q.stamp_front_for_abort_wake(Some(std::time::Instant::now()));
                 self.wake_locked(q, 0, 0, &mut wakes);
+                #[cfg(all(test, not(loom)))]
+                if wakes.is_empty() {
+                    // Nobody was woken: the stamped nodes are all still queued.
+                    q.stamp_front_for_abort_wake(None);
+                }
             }
         }
     }

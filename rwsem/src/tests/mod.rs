@@ -5,6 +5,7 @@ mod basic;
 mod kill;
 mod misuse;
 mod order;
+mod torture;
 
 use std::sync::mpsc;
 use std::thread;
