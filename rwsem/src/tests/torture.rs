@@ -264,7 +264,7 @@ fn run(name: &str, secs: f64, busted: bool) -> bool {
         let mut writers = Vec::new();
         for i in 0..READERS + WRITERS {
             let (tx, h) = (tx.clone(), &h);
-            let seed = 0x9E37_79B9_7F4A_7C15 ^ (i as u64 + 1) * 0x2545_F491_4F6C_DD1D;
+            let seed = 0x9E37_79B9_7F4A_7C15 ^ ((i as u64 + 1) * 0x2545_F491_4F6C_DD1D);
             if i < READERS {
                 readers.push(s.spawn(move || {
                     tx.send(KillHandle::current()).unwrap();
