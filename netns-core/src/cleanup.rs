@@ -55,7 +55,7 @@ impl Shared {
 
     /// `cleanup_net`: one batch. Returns the number of namespaces dismantled.
     pub(crate) fn cleanup_net(&self) -> usize {
-        let serial = crate::sync::lock(&self.cleanup_mutex);
+        let serial = crate::sync::lock_std(&self.cleanup_mutex);
         let kill_list = self.cleanup_list.take_all();
         if kill_list.is_empty() {
             return 0;
@@ -144,7 +144,7 @@ impl Shared {
             // Enqueue before the check: a batch that ends after the check finds us in the queue
             // and unparks us; one that ended before it is seen by the check (the mutex orders
             // the batch's counter updates before our read).
-            crate::sync::lock(&self.backlog_waiters).push(std::thread::current());
+            crate::sync::lock_std(&self.backlog_waiters).push(std::thread::current());
             if self.counters.backlog() < bound {
                 return Ok(());
             }
@@ -158,7 +158,7 @@ impl Shared {
         if self.max_backlog.is_none() {
             return;
         }
-        let waiters = std::mem::take(&mut *crate::sync::lock(&self.backlog_waiters));
+        let waiters = std::mem::take(&mut *crate::sync::lock_std(&self.backlog_waiters));
         for thread in waiters {
             thread.unpark();
         }

@@ -259,7 +259,7 @@ impl NetNs {
         if !self.check_net() || peer.registry_id != self.registry_id {
             return None;
         }
-        let mut table = sync::lock(&self.nsids);
+        let mut table = sync::lock_std(&self.nsids);
         if let Some(id) = table.find(peer) {
             return Some(id);
         }
@@ -277,7 +277,7 @@ impl NetNs {
 
     /// `peernet2id`: the id this namespace gave `peer`, if any.
     pub fn peernet2id(&self, peer: &NetNs) -> Option<i32> {
-        sync::lock(&self.nsids).find(peer)
+        sync::lock_std(&self.nsids).find(peer)
     }
 
     /// `get_net_ns_by_id`: an active reference to the peer with id `id`; never a dying namespace.
@@ -285,14 +285,14 @@ impl NetNs {
         if id < 0 {
             return None;
         }
-        let peer = sync::lock(&self.nsids).peers.get(&id)?.upgrade()?;
+        let peer = sync::lock_std(&self.nsids).peers.get(&id)?.upgrade()?;
         peer.maybe_get_net()
     }
 
     /// `unhash_nsid`, survivor side: forgets the ids given to the namespaces at the addresses in
     /// `dying`.
     pub(crate) fn remove_nsids_of(&self, dying: &HashSet<usize>) {
-        let mut table = sync::lock(&self.nsids);
+        let mut table = sync::lock_std(&self.nsids);
         if !table.peers.is_empty() {
             table
                 .peers
@@ -303,12 +303,12 @@ impl NetNs {
     /// Whether this namespace gave any nsid (a snapshot; only `cleanup_net` relies on it, and
     /// ids for a dying peer cannot be added once its count is zero).
     pub(crate) fn has_nsids(&self) -> bool {
-        !sync::lock(&self.nsids).peers.is_empty()
+        !sync::lock_std(&self.nsids).peers.is_empty()
     }
 
     /// `idr_destroy(&net->netns_ids)`: forgets every id this namespace gave.
     pub(crate) fn destroy_nsids(&self) {
-        let mut table = sync::lock(&self.nsids);
+        let mut table = sync::lock_std(&self.nsids);
         if !table.peers.is_empty() {
             let peers = std::mem::take(&mut table.peers);
             drop(table);
@@ -329,7 +329,7 @@ impl NetNs {
     }
 
     pub(crate) fn teardown(&self) -> std::sync::MutexGuard<'_, Teardown> {
-        sync::lock(&self.teardown)
+        sync::lock_std(&self.teardown)
     }
 
     /// The box pointer in private-data slot `slot` (null if none).

@@ -97,6 +97,19 @@ impl CleanupWork {
         QueueResult::Scheduled
     }
 
+    /// A deliberately broken `queue_work` that ignores `gone` (for the loom model's twin, which
+    /// must catch the namespace lost to a worker that already exited).
+    #[cfg(loom)]
+    #[doc(hidden)]
+    pub fn queue_work_ignoring_gone(&self) -> QueueResult {
+        let mut state = lock(&self.state);
+        if !state.pending {
+            state.pending = true;
+            self.wake.notify_one();
+        }
+        QueueResult::Scheduled
+    }
+
     /// Worker side: waits for work. `list_is_empty` reports whether the cleanup list is empty; it
     /// is called under the state lock only once shutdown was requested.
     pub fn next_run(&self, list_is_empty: impl Fn() -> bool) -> Run {
