@@ -8,7 +8,7 @@
 //! lock (a lock that does not exclude); it passes when the harness reports FAILURE.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
-use std::sync::{Mutex, mpsc};
+use std::sync::{Arc, Mutex, mpsc};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -246,7 +246,7 @@ fn percentile(sorted: &[Duration], p: f64) -> Duration {
 fn run(name: &str, secs: f64, busted: bool) -> bool {
     const READERS: usize = 3;
     const WRITERS: usize = 2;
-    let h = Harness {
+    let h = Arc::new(Harness {
         sem: RwSem::new(0),
         busted,
         write_held: AtomicBool::new(false),
@@ -255,46 +255,65 @@ fn run(name: &str, secs: f64, busted: bool) -> bool {
         stats: Stats::default(),
         attempts: (0..READERS + WRITERS).map(|_| AtomicU64::new(0)).collect(),
         handles: Mutex::new(Vec::new()),
-    };
+    });
     successor_latency::take();
     let deadline = Instant::now() + Duration::from_secs_f64(secs);
-    let (per_role, writer_waits) = thread::scope(|s| {
-        let (tx, rx) = mpsc::channel();
-        let mut readers = Vec::new();
-        let mut writers = Vec::new();
-        for i in 0..READERS + WRITERS {
-            let (tx, h) = (tx.clone(), &h);
-            let seed = 0x9E37_79B9_7F4A_7C15 ^ ((i as u64 + 1) * 0x2545_F491_4F6C_DD1D);
-            if i < READERS {
-                readers.push(s.spawn(move || {
-                    tx.send(KillHandle::current()).unwrap();
-                    h.reader(i, seed);
-                }));
-            } else {
-                writers.push(s.spawn(move || {
-                    tx.send(KillHandle::current()).unwrap();
-                    let mut waits = Vec::new();
-                    h.writer(i, seed, &mut waits);
-                    waits
-                }));
-            }
+    // Plain threads, not scoped ones: a thread stuck for ever (a lost wake-up) is reported
+    // and left behind instead of hanging the harness.
+    let (tx, rx) = mpsc::channel();
+    let mut readers = Vec::new();
+    let mut writers = Vec::new();
+    for i in 0..READERS + WRITERS {
+        let (tx, h) = (tx.clone(), h.clone());
+        let seed = 0x9E37_79B9_7F4A_7C15 ^ ((i as u64 + 1) * 0x2545_F491_4F6C_DD1D);
+        if i < READERS {
+            readers.push(thread::spawn(move || {
+                tx.send(KillHandle::current()).unwrap();
+                h.reader(i, seed);
+            }));
+        } else {
+            writers.push(thread::spawn(move || {
+                tx.send(KillHandle::current()).unwrap();
+                let mut waits = Vec::new();
+                h.writer(i, seed, &mut waits);
+                waits
+            }));
         }
-        drop(tx);
-        *h.handles.lock().unwrap() = rx.iter().take(READERS + WRITERS).collect();
-        if !busted {
-            s.spawn(|| h.killer(7));
+    }
+    *h.handles.lock().unwrap() = rx.iter().take(READERS + WRITERS).collect();
+    let killer = (!busted).then(|| {
+        let h = h.clone();
+        thread::spawn(move || h.killer(7))
+    });
+    h.watchdog(deadline);
+    let grace = Instant::now() + Duration::from_secs(3);
+    let all_done = |done: &dyn Fn() -> bool| {
+        while !done() && Instant::now() < grace {
+            thread::sleep(Duration::from_millis(1));
         }
-        h.watchdog(deadline);
+        done()
+    };
+    let finished = all_done(&|| {
+        readers.iter().all(|t| t.is_finished()) && writers.iter().all(|t| t.is_finished())
+    });
+    let mut writer_waits = Vec::new();
+    if finished {
         for r in readers {
             r.join().unwrap();
         }
-        let waits: Vec<Duration> = writers
-            .into_iter()
-            .flat_map(|w| w.join().unwrap())
-            .collect();
-        let per_role: Vec<u64> = h.attempts.iter().map(|a| a.load(SeqCst)).collect();
-        (per_role, waits)
-    });
+        for w in writers {
+            writer_waits.extend(w.join().unwrap());
+        }
+    } else {
+        let stuck = readers.iter().filter(|t| !t.is_finished()).count()
+            + writers.iter().filter(|t| !t.is_finished()).count();
+        println!("{name}: {stuck} threads still blocked after the run; left behind");
+        h.stats.stalls.fetch_add(stuck as u64, SeqCst);
+    }
+    if let Some(k) = killer {
+        k.join().unwrap();
+    }
+    let per_role: Vec<u64> = h.attempts.iter().map(|a| a.load(SeqCst)).collect();
     let mut waits = writer_waits;
     waits.sort();
     let mut succ = successor_latency::take();
@@ -308,7 +327,7 @@ fn run(name: &str, secs: f64, busted: bool) -> bool {
     println!(
         "  acquisitions {}  writes {}  attempts: readers max {} min {}, writers max {} min {}",
         st.acquisitions.load(SeqCst),
-        h.sem.read().to_owned(),
+        h.sem.try_read().map_or(0, |v| *v),
         r.iter().max().unwrap(),
         r.iter().min().unwrap(),
         w.iter().max().unwrap(),
@@ -341,7 +360,7 @@ fn run(name: &str, secs: f64, busted: bool) -> bool {
         percentile(&succ, 0.99),
         succ.last().copied().unwrap_or_default(),
     );
-    let ok = !h.failed() && !h.sem.is_locked() && !h.sem.has_waiters();
+    let ok = finished && !h.failed() && !h.sem.is_locked() && !h.sem.has_waiters();
     println!("{name}: {}", if ok { "SUCCESS" } else { "FAILURE" });
     ok
 }
