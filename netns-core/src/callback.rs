@@ -3,7 +3,10 @@
 //! Callbacks run with `pernet_ops_rwsem` held. If one of them registered or unregistered pernet
 //! operations, created a namespace or waited for cleanup of the same registry, the kernel would
 //! deadlock; this port keeps a per-thread stack of the registries whose callbacks are running and
-//! refuses those calls with [`NetError::Deadlock`](crate::NetError::Deadlock) instead.
+//! refuses those calls with [`NetError::Deadlock`](crate::NetError::Deadlock) (or a clear panic
+//! where the kernel's signature has no error) instead. The closure of
+//! [`Registry::for_each_net`](crate::Registry::for_each_net), which runs with `net_rwsem` held,
+//! counts as such a context too.
 //!
 //! A panicking callback is caught (`catch_unwind`) so the registry stays usable: the step it
 //! belonged to is completed for every other ops and namespace, the panic is counted, and a hook
@@ -28,8 +31,17 @@ pub(crate) fn in_callback(registry: u64) -> bool {
     IN_CALLBACK.with(|stack| stack.borrow().contains(&registry))
 }
 
-/// Pops the registry pushed by [`call_guarded`], also on unwind.
-struct Scope;
+/// Marks this thread as inside a callback (or a locked list walk) of a registry until dropped,
+/// also on unwind.
+pub(crate) struct Scope;
+
+impl Scope {
+    /// Enters the context of registry `registry`.
+    pub(crate) fn enter(registry: u64) -> Scope {
+        IN_CALLBACK.with(|stack| stack.borrow_mut().push(registry));
+        Scope
+    }
+}
 
 impl Drop for Scope {
     fn drop(&mut self) {
@@ -89,8 +101,7 @@ pub(crate) fn call_guarded<R>(
     phase: CallbackPhase,
     callback: impl FnOnce() -> R,
 ) -> Option<R> {
-    IN_CALLBACK.with(|stack| stack.borrow_mut().push(shared.id));
-    let scope = Scope;
+    let scope = Scope::enter(shared.id);
     let result = catch_unwind(AssertUnwindSafe(callback));
     drop(scope);
     match result {

@@ -17,6 +17,16 @@
 //! 8. release each namespace's ucount charge and its last strong count (`net_passive_dec`).
 //!
 //! Namespaces whose count reaches zero during a batch wait on the list for the next batch.
+//!
+//! # Orderings
+//!
+//! - Handing a namespace from `__put_net` to `cleanup_net` goes through the cleanup list, whose
+//!   `Release` push and `Acquire` take are argued in [`crate::llist`]; waking the worker goes
+//!   through the mutex of [`crate::work`].
+//! - A throttled creator enqueues itself under `backlog_waiters`' mutex before it re-reads the
+//!   backlog, and the batch updates the (`Relaxed`) backlog counters before it takes that mutex to
+//!   wake the waiters: the mutex orders the update before the creator's re-read, so a wake-up is
+//!   never lost. A kill unparks the thread through `rwsem::KillHandle`.
 
 use std::collections::HashSet;
 use std::panic::{AssertUnwindSafe, catch_unwind};
@@ -202,7 +212,7 @@ impl Registry {
     pub fn cleanup_net(&self) -> usize {
         assert!(
             !in_callback(self.shared.id),
-            "cleanup_net called from inside a pernet callback of the same registry"
+            "cleanup_net called from inside a pernet callback or for_each_net walk of the same registry"
         );
         let n = self.shared.cleanup_net();
         self.shared.work.notify_idle();
@@ -242,7 +252,7 @@ impl Registry {
     pub fn net_ns_barrier(&self) {
         assert!(
             !in_callback(self.shared.id),
-            "net_ns_barrier called from inside a pernet callback of the same registry"
+            "net_ns_barrier called from inside a pernet callback or for_each_net walk of the same registry"
         );
         drop(self.shared.pernet_ops_rwsem.write());
     }
@@ -258,7 +268,7 @@ impl Registry {
     pub fn wait_cleanup_idle(&self) {
         assert!(
             !in_callback(self.shared.id),
-            "wait_cleanup_idle called from inside a pernet callback of the same registry"
+            "wait_cleanup_idle called from inside a pernet callback or for_each_net walk of the same registry"
         );
         let shared = &self.shared;
         if shared.manual {

@@ -24,8 +24,8 @@ pub enum NetError {
     AlreadyRegistered,
     /// `ENOENT`: these pernet operations are not registered with this registry.
     NotRegistered,
-    /// `EDEADLK`: called from inside a pernet callback of the same registry, where the kernel
-    /// would deadlock on `pernet_ops_rwsem`.
+    /// `EDEADLK`: called from inside a pernet callback (or a `for_each_net` walk) of the same
+    /// registry, where the kernel would deadlock on `pernet_ops_rwsem` (or `net_rwsem`).
     Deadlock,
     /// `EAGAIN`: a `try_*` call would have had to wait.
     WouldBlock,

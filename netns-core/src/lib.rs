@@ -66,11 +66,15 @@
 //!
 //! # Costs
 //!
-//! - Creation with no ops: a ucount charge per user-namespace level, three small allocations,
-//!   `pernet_ops_rwsem` for read and `net_rwsem` for write (to append to the list).
+//! - Creation with no ops: a ucount charge per user-namespace level, two allocations (the
+//!   namespace and its list node), `pernet_ops_rwsem` for read and `net_rwsem` for write (to
+//!   append to the list). The private-data array is allocated by the first ops that has data.
 //! - Destruction: the last `put_net` is one compare-and-swap, plus a wake-up of the worker when
 //!   the cleanup list was empty. Each batch costs one expedited grace period and one RCU barrier
-//!   whatever its size, plus the callbacks.
+//!   whatever its size, plus the callbacks; per namespace it unlinks the list node (freed by an
+//!   RCU callback) and frees the namespace.
+//! - Throughput (no ops, one creating thread, cleanup included, 2-core machine): several hundred
+//!   thousand create+destroy cycles per second; the `netns-bench` crate measures it.
 //! - [`NetNs::net_generic`]: one RCU dereference and one load under a read guard.
 //!
 //! # Limitations
@@ -83,6 +87,8 @@
 //! # Features
 //!
 //! - `test-hooks`: fault injection for torture twins and fuzzing (not a stable API).
+//! - `model`: a reference model of the registry and recording pernet ops, for fuzzing and
+//!   deterministic tests (`netns_core::model`; not a stable API).
 //!
 //! # Minimum Rust version
 //!
@@ -95,6 +101,8 @@ mod generic;
 #[cfg(feature = "test-hooks")]
 #[doc(hidden)]
 pub mod hooks;
+#[cfg(feature = "model")]
+pub mod model;
 mod net;
 mod ops;
 mod pernet;

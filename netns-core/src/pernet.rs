@@ -7,6 +7,11 @@
 //! private data); then, per ops in reverse, `exit` on each namespace followed by one
 //! `exit_batch`; then, per ops in reverse, the private data is freed (after a further grace
 //! period here, because [`NetNs::net_generic`] readers may hold a passive reference).
+//!
+//! # Orderings
+//!
+//! Everything here runs under `pernet_ops_rwsem`; the private-data slots' orderings are argued
+//! in [`crate::generic`], and the registration counter is `Relaxed` (statistics only).
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;

@@ -12,6 +12,13 @@
 //!    `netns` workqueue.
 //! 4. `init_net` is on `net_namespace_list` from construction to the end, is never queued for
 //!    cleanup and holds no ucount charge.
+//!
+//! # Orderings
+//!
+//! - `max_gen_ptrs` is `Relaxed`: it is raised under `pernet_ops_rwsem` held for write and read
+//!   by `ops_init` under the same lock (read or write), whose acquire/release orders the two.
+//! - Registry and cookie ids come from `Relaxed` counters: they only need to be unique.
+//! - Counters ([`crate::stats`]) are `Relaxed` and synchronise nothing.
 
 use std::fmt;
 use std::ops::Deref;
@@ -564,9 +571,13 @@ impl Registry {
     }
 
     /// `for_each_net` with `net_rwsem` held for read: the list cannot change while `f` runs.
-    /// `f` must not create or dismantle namespaces of this registry.
+    ///
+    /// Inside `f` the registry refuses what would deadlock on `net_rwsem`, as inside a pernet
+    /// callback: creating namespaces and (un)registering return [`NetError::Deadlock`], and
+    /// waiting for cleanup panics.
     pub fn for_each_net(&self, mut f: impl FnMut(&NetNs)) {
         let _read = self.shared.net_rwsem.read();
+        let _context = crate::callback::Scope::enter(self.shared.id);
         let guard = self.shared.domain.read();
         for net in self.for_each_net_rcu(&guard) {
             f(net);

@@ -262,3 +262,24 @@ fn try_variants_report_would_block() {
     registry.try_unregister_pernet_device(&a).unwrap();
     assert_eq!(registry.try_cleanup_net(), Ok(0));
 }
+
+#[test]
+fn creating_from_a_locked_list_walk_is_refused_not_deadlocked() {
+    let registry = Registry::new();
+    let mut results = Vec::new();
+    registry.for_each_net(|_net| {
+        let init_net = registry.init_net();
+        results.push(registry.copy_net_ns(CLONE_NEWNET, registry.init_user_ns(), &init_net));
+        let cleanup = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            registry.cleanup_net();
+        }));
+        assert!(
+            cleanup.is_err(),
+            "cleanup_net inside for_each_net must panic, not hang"
+        );
+    });
+    assert_eq!(results.len(), 1);
+    assert_eq!(results.pop().unwrap().unwrap_err(), NetError::Deadlock);
+    // Outside the walk it works.
+    drop(new_net(&registry));
+}
