@@ -517,7 +517,7 @@ pub fn run(
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     /// A calibration for tests: short reader sections, no process work, nothing measured.

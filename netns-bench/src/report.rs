@@ -376,3 +376,176 @@ pub fn model_json(report: &Report) -> String {
     }
     format!("{value}\n")
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use netns_core::{LockMode, Stats};
+
+    use super::*;
+    use crate::cputime::CpuTimes;
+    use crate::experiment::ModeSpec;
+    use crate::experiment::tests::test_calibration;
+
+    fn mode(
+        lock: LockMode,
+        bound: Option<usize>,
+        secs: u64,
+        cpu_ms: u64,
+        peak: usize,
+    ) -> ModeResult {
+        ModeResult {
+            spec: ModeSpec {
+                lock,
+                backlog_bound: bound,
+            },
+            elapsed: Duration::from_secs(secs),
+            cpu: CpuTimes {
+                user: Duration::from_millis(cpu_ms / 4),
+                system: Duration::from_millis(cpu_ms - cpu_ms / 4),
+            },
+            drain: Duration::from_millis(12),
+            stats: Stats {
+                created: 100,
+                destroyed: 100,
+                batches: 10,
+                batched_nets: 100,
+                max_batch: 25,
+                grace_periods: 10,
+                peak_backlog: peak,
+                ..Stats::default()
+            },
+            backlog: vec![(0.0, 0), (0.5, peak as u64), (1.0, 0)],
+            reader_sections: 7,
+        }
+    }
+
+    fn report(bound: bool) -> Report {
+        let mut modes = vec![
+            mode(LockMode::Exclusive, None, 100, 23_000, 40),
+            mode(LockMode::Shared, None, 68, 66_640, 900),
+        ];
+        if bound {
+            modes.push(mode(LockMode::Shared, Some(64), 70, 67_000, 65));
+        }
+        Report {
+            experiment: Experiment::Seed,
+            iterations: 100,
+            calibration: test_calibration(4),
+            modes,
+        }
+    }
+
+    #[test]
+    fn json_has_the_documented_keys() {
+        let text = model_json(&report(true));
+        assert!(text.ends_with('\n'));
+        let v: Value = serde_json::from_str(&text).unwrap();
+        assert_eq!(v["experiment"], "seed");
+        assert_eq!(v["iterations"], 100);
+        assert_eq!(v["exclusive"]["elapsed_s"], 100.0);
+        assert!((v["exclusive"]["cpu_pct"].as_f64().unwrap() - 23.0).abs() < 1e-9);
+        assert_eq!(v["shared"]["elapsed_s"], 68.0);
+        assert!((v["shared"]["cpu_pct"].as_f64().unwrap() - 98.0).abs() < 1e-9);
+        assert!((v["speedup"].as_f64().unwrap() - 100.0 / 68.0).abs() < 1e-9);
+        assert_eq!(v["peak_backlog"]["exclusive"], 40);
+        assert_eq!(v["peak_backlog"]["shared"], 900);
+        assert_eq!(v["peak_backlog"]["shared_bound_64"], 65);
+        assert_eq!(v["shared_bound_64"]["backlog_bound"], 64);
+        assert_eq!(v["shared"]["mean_batch"], 10.0);
+        assert_eq!(v["shared"]["max_batch"], 25);
+        assert_eq!(v["parameters"]["readers"], 4);
+        assert_eq!(v["calibration"]["unshare"]["measured"], false);
+    }
+
+    #[test]
+    fn table_lists_every_mode_with_units_and_the_speedup() {
+        let text = model_table(&report(false));
+        assert!(
+            text.starts_with("seed: 100 sequential copy_net_ns"),
+            "{text}"
+        );
+        let lines: Vec<&str> = text.lines().collect();
+        let header = lines.iter().position(|l| l.starts_with("mode ")).unwrap();
+        assert!(lines[header + 1].starts_with("----"));
+        let exclusive = lines[header + 2];
+        let shared = lines[header + 3];
+        assert!(
+            exclusive.starts_with("exclusive") && shared.starts_with("shared"),
+            "{text}"
+        );
+        assert_eq!(exclusive.len(), lines[header].len(), "aligned:\n{text}");
+        assert!(
+            exclusive.contains("1:40.00") && exclusive.contains("23%"),
+            "{exclusive}"
+        );
+        assert!(
+            shared.contains("1:08.00") && shared.contains("98%"),
+            "{shared}"
+        );
+        assert!(
+            shared.contains("16.66 s") && shared.contains("49.98 s"),
+            "{shared}"
+        );
+        assert!(
+            text.contains("shared:    16.66user 49.98system 1:08.00elapsed 98%CPU"),
+            "{text}"
+        );
+        assert!(
+            text.contains("speedup: shared is 1.47x faster than exclusive"),
+            "{text}"
+        );
+        assert!(
+            text.contains("parameters:\n  ops: 40 subsys + 6 device"),
+            "{text}"
+        );
+        assert!(text.contains("readers: 4 threads"), "{text}");
+        assert!(text.contains("kernel calibration"), "{text}");
+    }
+
+    #[test]
+    fn no_speedup_without_both_modes() {
+        let mut r = report(false);
+        r.modes.remove(0);
+        assert_eq!(r.speedup(), None);
+        assert!(!model_table(&r).contains("speedup"));
+        let v: Value = serde_json::from_str(&model_json(&r)).unwrap();
+        assert!(v["speedup"].is_null());
+    }
+
+    #[test]
+    fn downsampling_keeps_peaks_and_order() {
+        let points: Vec<(f64, u64)> = (0..10_000).map(|i| (i as f64, (i % 1000) as u64)).collect();
+        let d = downsample(&points, 100);
+        assert!(d.len() <= 100 && d.len() >= 50, "{}", d.len());
+        assert_eq!(d.iter().map(|p| p.1).max(), Some(999));
+        assert!(d.windows(2).all(|w| w[0].0 < w[1].0));
+        assert_eq!(downsample(&points[..10], 100), points[..10].to_vec());
+    }
+
+    #[test]
+    fn kernel_report_has_the_seed_columns() {
+        let run = KernelRun {
+            iterations: 100_000,
+            elapsed: Duration::from_millis(68_340),
+            cpu: CpuTimes {
+                user: Duration::from_millis(30),
+                system: Duration::from_millis(67_490),
+            },
+            median_call: Duration::from_micros(680),
+        };
+        let cal = KernelCalibration::reference("test");
+        let text = kernel_table(&run, &cal);
+        assert!(
+            text.contains("0.03user 67.49system 1:08.34elapsed 99%CPU"),
+            "{text}"
+        );
+        assert!(text.contains("reference machine"), "{text}");
+        let v: Value = serde_json::from_str(&kernel_json(&run, &cal)).unwrap();
+        assert_eq!(v["experiment"], "kernel");
+        assert_eq!(v["iterations"], 100_000);
+        assert!((v["kernel"]["elapsed_s"].as_f64().unwrap() - 68.34).abs() < 1e-9);
+        assert!(v["kernel"]["cpu_pct"].as_f64().unwrap() > 98.0);
+    }
+}
