@@ -309,9 +309,10 @@ impl DomainBuilder {
             }),
             _ => None,
         };
+        let ident = DomainId::new();
         let core = Arc::new(Core {
-            shared: ReaderShared::new(fences),
-            ident: DomainId::new(),
+            shared: ReaderShared::new(fences, (ident.id, ident.generation)),
+            ident,
             records: crate::sync::Mutex::new(Vec::new()),
             gp: GpDriver::new(self.faults),
             queue: CallbackQueue::new(self.bound, self.overflow, self.faults),
@@ -357,7 +358,7 @@ impl Domain {
     #[inline]
     pub fn read(&self) -> ReadGuard<'_> {
         let core = &*self.core;
-        let (id, generation) = (core.ident.id, core.ident.generation);
+        let (id, generation) = core.shared.ident();
         let Some(rec) = registry::record(id, generation, &core.records, &core.shared) else {
             // This thread's locals are being destroyed: borrow a record for this section.
             return self.read_transient();

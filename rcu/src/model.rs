@@ -54,7 +54,7 @@ impl ModelDomain {
             no_wake_flag: faults.no_wake_flag,
         };
         Arc::new(Self {
-            shared: ReaderShared::new(true),
+            shared: ReaderShared::new(true, (0, 1)),
             records: Mutex::new(Vec::new()),
             gp: GpDriver::new(f),
             queue: CallbackQueue::new(1 << 20, Overflow::Help, f),

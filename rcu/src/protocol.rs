@@ -195,6 +195,9 @@ struct Hot {
     /// Fence mode (fixed at construction): readers and grace periods use `fence(SeqCst)`
     /// instead of compiler barriers and membarrier.
     fences: bool,
+    /// The domain's id and generation (see `registry`), copied here so the thread-local lookup
+    /// reads the same line as `gp_ctr`.
+    ident: (usize, u64),
 }
 
 /// Test-only protocol faults, so each loom model and torture harness has a broken twin.
@@ -244,13 +247,15 @@ impl Faults {
 }
 
 impl ReaderShared {
-    /// New shared state; `fences` selects fence mode for the domain's whole life.
-    pub(crate) fn new(fences: bool) -> Self {
+    /// New shared state; `fences` selects fence mode for the domain's whole life; `ident` is
+    /// the domain's (id, generation).
+    pub(crate) fn new(fences: bool, ident: (usize, u64)) -> Self {
         Self {
             hot: CachePadded::new(Hot {
                 gp_ctr: AtomicUsize::new(NEST_ONE),
                 waiting: AtomicBool::new(false),
                 fences,
+                ident,
             }),
             owned: [
                 CachePadded::new(AtomicUsize::new(0)),
@@ -258,6 +263,12 @@ impl ReaderShared {
             ],
             waiter: Mutex::new(None),
         }
+    }
+
+    /// The domain's (id, generation).
+    #[inline]
+    pub(crate) fn ident(&self) -> (usize, u64) {
+        self.hot.ident
     }
 
     /// Whether this domain runs in fence mode.
