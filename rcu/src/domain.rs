@@ -173,7 +173,8 @@ impl Drop for Life {
 ///
 /// A `Domain` is a cheap handle: clones share one domain. Dropping the last handle stops the
 /// domain's worker after it has run every queued callback; the drop waits for that unless it
-/// happens on the worker itself.
+/// happens on the worker itself. (Callbacks that keep queueing new callbacks therefore keep the
+/// worker, and that drop, going until they stop.)
 #[derive(Clone)]
 pub struct Domain {
     core: Arc<Core>,
