@@ -11,16 +11,15 @@
 //! and the driver moves on; once every gate is open, every waiting operation must finish within
 //! the bound.
 //!
-//! Checks ([`model`]): the pairing state machine on every callback as it happens (with the
-//! grace period between `pre_exit` and `exit` checked inside the callback); the exact result
-//! and callback sequence of every operation that ran alone; and, whenever every thread is idle,
-//! the namespace list, the counters, the pairs, the reference counts, the private data and the
+//! Checks (the model and recording ops of `netns_core::model`, feature `model`): the pairing
+//! state machine on every callback as it happens (with the grace period between `pre_exit` and
+//! `exit` checked inside the callback); the exact result and callback sequence of every
+//! operation that ran alone; and, whenever every thread is idle, the namespace list, the
+//! counters, the pairs, the reference counts, the private data and the
 //! nsid tables against the model. At the end every gate opens, every handle drops, cleanup
 //! runs until the list is empty, every ops is unregistered, and all counts must be zero.
 
-pub mod model;
 mod op;
-pub mod recording;
 pub mod seeds;
 mod thread;
 
@@ -35,8 +34,9 @@ use rwsem::KillHandle;
 
 use crate::harness::{BOUND, Settled, Worker};
 use crate::schedule::{Schedule, pick};
-use model::{Model, Pair, grouped};
-use recording::{Log, Payload, Phase, RecordingOps, SLOTS, Spec};
+use netns_core::model::{
+    Event, Log, Model, PLANNED_PANIC, Pair, Payload, Phase, RecordingOps, SLOTS, Spec, grouped,
+};
 use thread::{Cmd, Reply, serve};
 
 /// An operation a thread has in flight.
@@ -71,7 +71,7 @@ pub fn run(schedule: &Schedule<Op>) {
 /// Runs `schedule` on a registry built from `builder` (a deliberately broken one, for the
 /// checker's own tests); the cleanup mode is always [`CleanupMode::Manual`].
 pub fn run_with(schedule: &Schedule<Op>, builder: RegistryBuilder) {
-    recording::quiet_planned_panics();
+    quiet_planned_panics();
     let registry = Arc::new(
         builder
             .cleanup_mode(CleanupMode::Manual)
@@ -693,7 +693,21 @@ impl Driver {
 
 const SEQ: std::sync::atomic::Ordering = std::sync::atomic::Ordering::SeqCst;
 
-use recording::Event;
+/// Installs (once) a panic hook that stays quiet for [`PLANNED_PANIC`] (an `init` told to
+/// panic) and defers to the previous hook (libFuzzer's abort, or the test harness's report) for
+/// anything else.
+fn quiet_planned_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if info.payload().downcast_ref::<&str>() == Some(&PLANNED_PANIC) {
+                return;
+            }
+            previous(info);
+        }));
+    });
+}
 
 /// Compares an operation's result and callbacks with the model's prediction.
 fn compare<T: std::fmt::Debug + PartialEq>(
@@ -726,6 +740,18 @@ mod tests {
             .find(|s| s.name == name)
             .expect("seed");
         Schedule::from_bytes(&seed.bytes)
+    }
+
+    /// The busted twin of the batch grace period: a `cleanup_net` that does not wait between the
+    /// pre_exits and the exits must be caught.
+    #[test]
+    #[should_panic(expected = "with no grace period since its pre_exit")]
+    fn a_cleanup_without_its_grace_period_is_caught() {
+        let faults = netns_core::hooks::Faults::skip_batch_grace_period();
+        run_with(
+            &seed("lifecycle-subsys-and-device-order"),
+            Registry::builder().faults(faults),
+        );
     }
 
     /// The busted twin: a registry that skips every second `exit` must be caught.

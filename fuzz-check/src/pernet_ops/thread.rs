@@ -2,9 +2,9 @@
 
 use std::sync::Arc;
 
+use netns_core::model::{Payload, RecordingOps};
 use netns_core::{CLONE_NEWNET, Net, NetError, NetGenericId, Registry};
 
-use super::recording::{Payload, RecordingOps};
 use crate::harness::Port;
 
 /// A command for a worker thread.
