@@ -708,3 +708,96 @@ pub fn summary() -> OpsSummary {
     }
     s
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use netns_core::CLONE_NEWNET;
+
+    fn global_ops_with_state() -> usize {
+        KERNEL_OPS
+            .iter()
+            .filter(|s| !s.private && (s.sysctls > 0 || s.buckets > 0 || s.sockets > 0))
+            .count()
+    }
+
+    #[test]
+    fn kernel_ops_have_the_kernel_shape() {
+        let s = summary();
+        assert_eq!((s.subsys, s.device), (40, 6));
+        // Subsys operations come first, as the kernel's list keeps them before `first_device`.
+        let first_device = KERNEL_OPS.iter().position(|o| o.device).unwrap();
+        assert!(KERNEL_OPS[first_device..].iter().all(|o| o.device));
+        assert_eq!(KERNEL_OPS[first_device].name, "loopback");
+        assert!(
+            s.private >= 5 && s.pre_exit >= 3 && s.exit_batch >= 5,
+            "{s:?}"
+        );
+        assert!((700..=900).contains(&s.sysctls), "{s:?}");
+        // Every operation that registers devices unregisters them in its exit_batch.
+        assert!(KERNEL_OPS.iter().filter(|o| o.rtnl()).all(|o| o.exit_batch));
+    }
+
+    #[test]
+    fn every_init_is_undone_and_readers_see_the_published_state() {
+        let registry = Arc::new(Registry::new());
+        let workload = Workload::register(&registry).unwrap();
+        let world = Arc::clone(&workload.world);
+        let lists: Vec<Arc<GlobalOps>> = workload.global.clone();
+        let objects = || lists.iter().map(|o| o.objects.len()).sum::<usize>();
+        let devices_per_net = KERNEL_OPS
+            .iter()
+            .map(|o| usize::from(o.devices))
+            .sum::<usize>();
+        assert_eq!(devices_per_net, 5, "loopback and four tunnels");
+        // init_net got every operation's init at registration.
+        assert_eq!(world.devices(), devices_per_net);
+        assert_eq!(objects(), global_ops_with_state());
+
+        let init_net = registry.init_net();
+        let nets: Vec<_> = (0..3)
+            .map(|_| registry.copy_net_ns(CLONE_NEWNET, registry.init_user_ns(), &init_net))
+            .collect::<Result<_, _>>()
+            .unwrap();
+        assert_eq!(world.devices(), 4 * devices_per_net);
+        assert_eq!(objects(), 4 * global_ops_with_state());
+        {
+            let guard = registry.domain().read();
+            for id in workload.generic_ids() {
+                let data = nets[0]
+                    .net_generic(id, &guard)
+                    .expect("private data allocated");
+                let cell = data.state.get().expect("init published the state");
+                assert!(cell.read(&guard).is_some());
+            }
+        }
+
+        let readers = Readers::start(
+            &registry,
+            workload.generic_ids(),
+            2,
+            Duration::from_micros(200),
+        );
+        drop(nets);
+        registry.wait_cleanup_idle();
+        assert_eq!(
+            world.devices(),
+            devices_per_net,
+            "exit_batch unregistered the devices"
+        );
+        assert_eq!(
+            objects(),
+            global_ops_with_state(),
+            "teardown unpublished the states"
+        );
+        while readers.sections() < 4 {
+            std::thread::yield_now();
+        }
+        assert!(readers.stop() >= 4);
+
+        workload.unregister(&registry).unwrap();
+        assert_eq!(world.devices(), 0);
+        assert_eq!(objects(), 0);
+        assert_eq!(registry.stats().ops_registered, 0);
+    }
+}
