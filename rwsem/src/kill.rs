@@ -64,7 +64,9 @@ pub(crate) fn current_state() -> Arc<KillState> {
 /// [`Killed`](crate::Killed) until [`clear`](KillHandle::clear) is called, including waits
 /// that start later. Non-killable waits (`read`, `write`, the timed ones) ignore it.
 ///
-/// The handle stays valid after its thread exits; raising it then has no effect.
+/// The handle stays valid after its thread exits; raising it then has no effect. A kill
+/// unparks the thread wherever it is parked, so a park-based wait outside this crate (a channel
+/// receive, `std::thread::park`) sees one spurious wake-up, which such waits tolerate anyway.
 ///
 /// # Examples
 ///

@@ -2,6 +2,12 @@
 //!
 //! Nodes are linked into an intrusive FIFO owned by [`crate::raw::RawRwSem`] and guarded by
 //! its queue mutex. The invariants cited here by number are those listed in [`crate::raw`].
+//!
+//! # Orderings
+//!
+//! Links are plain `Cell`s ordered by the queue mutex (invariant 1). A node's `state` is the
+//! one atomic here; it is stored and loaded only in [`crate::raw`], whose Orderings section
+//! argues both sides (a `Release` store by the granter, an `Acquire` load by the owner).
 
 use std::cell::Cell;
 use std::marker::PhantomPinned;
