@@ -83,6 +83,8 @@ impl Shared {
             // until the end of this function, so the reference stays valid that long.
             let net = unsafe { NetPtr(node).get() };
             if let Some(entry) = net.teardown().list_entry.take() {
+                // TODO(#5): one RCU callback per unlinked node (`RcuList::remove`); a batch
+                // removal in `rcu` would let one callback free the whole batch's nodes.
                 self.net_namespace_list.remove(entry);
             }
             net.destroy_nsids();

@@ -116,6 +116,9 @@ pub(crate) struct Teardown {
 
 /// The ids a namespace assigned to its peers (`netns_ids`). Peers are held weakly: the table never
 /// keeps a namespace alive, and a stale entry can never alias a new namespace at the same address.
+///
+/// TODO(#5): the kernel reads its IDR under RCU and only writers take `nsid_lock`; here lookups
+/// take the mutex too, and `peernet2id` is a linear scan like `idr_for_each`.
 #[derive(Default)]
 struct NsidTable {
     peers: BTreeMap<i32, Weak<NetNs>>,

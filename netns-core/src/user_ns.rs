@@ -107,6 +107,8 @@ impl UserNamespace {
     }
 
     /// `inc_net_namespaces`: charges one namespace at this level and every ancestor.
+    ///
+    /// TODO(#5): one counter per user namespace; the kernel keeps one per (user namespace, euid).
     pub(crate) fn inc_net_namespaces(&self) -> Result<UcountCharge, NetError> {
         let mut level = Some(self);
         while let Some(ns) = level {
