@@ -98,6 +98,9 @@ impl Shared {
         drop(list);
         // No RCU callback may still use a namespace of the batch once it is freed.
         self.rcu_barrier(true);
+        // The batch leaves the backlog before its charges go, so the backlog never counts a
+        // namespace whose charge a new creation may already be using.
+        self.counters.batch_done(n);
         for net in nets {
             // Finally the charge goes, after the barrier.
             drop(net.teardown().ucounts.take());
@@ -105,7 +108,6 @@ impl Shared {
             // not used again.
             drop(unsafe { Arc::from_raw(std::ptr::from_ref(net)) });
         }
-        self.counters.batch_done(n);
         drop(serial);
         self.wake_backlog_waiters();
         n

@@ -134,6 +134,9 @@ impl PernetOperations for TortureOps {
 
 static NEXT_EPOCH: AtomicU64 = AtomicU64::new(1);
 
+/// `max_net_namespaces` of the creators' user namespace.
+const NET_LIMIT: usize = 256;
+
 fn new_ops(ledger: &Arc<Ledger>, fail_one_in: u64, sentinel: bool, seed: u64) -> Arc<TortureOps> {
     Arc::new(TortureOps {
         ledger: Arc::clone(ledger),
@@ -176,7 +179,7 @@ fn run_torture(duration: Duration, faults: Faults, label: &str) -> bool {
     registry
         .register_pernet_subsys(&sentinel)
         .expect("sentinel registers");
-    let user_ns = UserNamespace::new_child(registry.init_user_ns(), 256);
+    let user_ns = UserNamespace::new_child(registry.init_user_ns(), NET_LIMIT);
     let stop = AtomicBool::new(false);
     let tally = Tally::default();
     let deadline = Instant::now() + duration;
@@ -364,6 +367,13 @@ fn run_torture(duration: Duration, faults: Faults, label: &str) -> bool {
     }
     if (stats.live, stats.queued, stats.dismantling) != (0, 0, 0) {
         failures.push(format!("counts not back to zero: {stats:?}"));
+    }
+    if stats.peak_backlog > NET_LIMIT {
+        // Every backlogged namespace is still charged, so the limit bounds the backlog.
+        failures.push(format!(
+            "peak backlog {} above the limit {NET_LIMIT}",
+            stats.peak_backlog
+        ));
     }
     if stats.created != stats.destroyed {
         failures.push(format!(
