@@ -622,7 +622,14 @@ pub(crate) mod tests {
             lock: LockMode::Shared,
             backlog_bound: Some(2),
         };
-        let r = run(Experiment::Seed, spec, 30);
+        // Sections of 5 ms make every batch far slower than a creation, so without the bound
+        // the backlog would pass it many times over.
+        let cal = Calibration {
+            reader_section: Duration::from_millis(5),
+            ..test_calibration(2)
+        };
+        let mut progress = Progress::new("test", 30);
+        let r = run_mode(Experiment::Seed, spec, 30, &cal, &mut progress).unwrap();
         assert_consistent(&r, 30);
         // Creators wait at the bound before creating; the net each creation replaces is
         // released after it, so the backlog may pass the bound by that one net.
