@@ -138,5 +138,21 @@ pub use registry::{BacklogPolicy, CLONE_NEWNET, CleanupMode, LockMode, Registry,
 pub use stats::Stats;
 pub use user_ns::UserNamespace;
 
-/// The kernel's name for the registry's RCU read guard type.
+/// The read guard of a registry's RCU domain (re-exported from `rcu`), taken with
+/// `registry.domain().read()`.
 pub use rcu::ReadGuard;
+
+#[cfg(test)]
+mod tests {
+    /// The handles a user shares between threads are `Send + Sync`.
+    #[test]
+    fn shared_types_are_send_and_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<crate::Registry>();
+        assert_send_sync::<crate::Net>();
+        assert_send_sync::<crate::NetNs>();
+        assert_send_sync::<crate::PassiveNet>();
+        assert_send_sync::<crate::UserNamespace>();
+        assert_send_sync::<crate::NetError>();
+    }
+}

@@ -258,6 +258,18 @@ impl NetNs {
     /// `peernet2id_alloc`: the id this namespace uses for `peer`, allocating the lowest free one
     /// if needed. `None` if this namespace or `peer` is dying (an id is never given to a dying
     /// peer), or if `peer` belongs to another registry.
+    ///
+    /// ```
+    /// use netns_core::{CLONE_NEWNET, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// let init_net = registry.init_net();
+    /// let peer = registry.copy_net_ns(CLONE_NEWNET, registry.init_user_ns(), &init_net).unwrap();
+    /// let id = init_net.peernet2id_alloc(&peer).unwrap();
+    /// assert_eq!(init_net.peernet2id(&peer), Some(id));
+    /// let found = init_net.get_net_ns_by_id(id).unwrap();
+    /// assert_eq!(found.cookie(), peer.cookie());
+    /// ```
     pub fn peernet2id_alloc(&self, peer: &NetNs) -> Option<i32> {
         if !self.check_net() || peer.registry_id != self.registry_id {
             return None;
@@ -523,6 +535,19 @@ fn put_net_slow(ptr: NonNull<NetNs>) {
 ///
 /// Obtained with [`Net::to_passive`]. Use [`maybe_get_net`](PassiveNet::maybe_get_net) to get an
 /// active reference back while the namespace is alive.
+///
+/// ```
+/// use netns_core::{CLONE_NEWNET, CleanupMode, Net, Registry};
+///
+/// let registry = Registry::builder().cleanup_mode(CleanupMode::Manual).build();
+/// let net = registry.copy_net_ns(CLONE_NEWNET, registry.init_user_ns(), &registry.init_net())?;
+/// let passive = Net::to_passive(&net);
+/// assert!(passive.maybe_get_net().is_some());
+/// drop(net); // the last active reference: the namespace is dying
+/// assert!(passive.maybe_get_net().is_none());
+/// assert_eq!(registry.cleanup_net(), 1);
+/// # Ok::<(), netns_core::NetError>(())
+/// ```
 #[derive(Clone)]
 pub struct PassiveNet {
     net: Arc<NetNs>,
