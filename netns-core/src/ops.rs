@@ -28,6 +28,9 @@ use crate::{NetError, NetGenericId, NetNs};
 /// mutability for state that callbacks change. A zero-sized `Data` (such as `()`) means "no
 /// private data": no id is allocated, and every callback receives one shared value.
 ///
+/// The kernel rejects an ops with an `id` but no `size` (or the reverse) with `EINVAL`; here both
+/// come from `Data`, so the mismatch cannot be expressed.
+///
 /// # Example
 ///
 /// ```
