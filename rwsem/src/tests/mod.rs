@@ -12,9 +12,16 @@ use std::thread;
 
 use crate::{KillHandle, RwSem};
 
-/// Spins (yielding) until `n` threads are queued on `sem`.
+/// Spins (yielding) until `n` threads are queued on `sem`. A thread that should queue but
+/// got in instead (a barge) would make this spin for ever, so it gives up with a panic.
 fn until_queued<T: ?Sized>(sem: &RwSem<T>, n: usize) {
+    let t0 = std::time::Instant::now();
     while sem.raw().queue_len() < n {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(10),
+            "expected {n} queued waiters, have {}",
+            sem.raw().queue_len()
+        );
         thread::yield_now();
     }
 }
