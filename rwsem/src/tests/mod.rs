@@ -26,6 +26,18 @@ fn until_queued<T: ?Sized>(sem: &RwSem<T>, n: usize) {
     }
 }
 
+/// Spins (yielding) until `cond` holds; gives up with a panic naming `what` after 10 s.
+fn spin_until(what: &str, cond: impl Fn() -> bool) {
+    let t0 = std::time::Instant::now();
+    while !cond() {
+        assert!(
+            t0.elapsed() < std::time::Duration::from_secs(10),
+            "never happened: {what}"
+        );
+        thread::yield_now();
+    }
+}
+
 /// Spawns `f` on a scoped thread and returns the thread's kill handle with its join handle.
 fn spawn_with_handle<'scope, 'env, F, R>(
     s: &'scope thread::Scope<'scope, 'env>,

@@ -1,10 +1,10 @@
 //! Queue order: writer preference, reader batching and the hand-off.
 
-use std::sync::Barrier;
+use std::sync::{Barrier, mpsc};
 use std::thread;
 use std::time::Instant;
 
-use super::{assert_clean, spawn_with_handle, until_queued};
+use super::{assert_clean, spawn_with_handle, spin_until, until_queued};
 use crate::raw::HANDOFF_BOUND;
 use crate::{RwSem, RwSemWriteGuard};
 
@@ -84,14 +84,16 @@ fn release_of_a_writer_wakes_the_front_writer() {
 fn hand_off_after_the_bound_grants_the_front_writer_directly() {
     let sem = RwSem::new(0);
     let r = sem.read();
-    // Keeps the writer inside its section until the test has looked at the lock.
-    let checked = Barrier::new(2);
     thread::scope(|s| {
-        let (handle, writer) = spawn_with_handle(s, || {
-            let mut g = sem.write();
+        // Keeps the writer inside its section until the test has looked at the lock (a
+        // channel, not a barrier, so that a failing test releases the writer as it unwinds).
+        let (checked, checked_rx) = mpsc::channel::<()>();
+        let sem_ref = &sem;
+        let (handle, writer) = spawn_with_handle(s, move || {
+            let mut g = sem_ref.write();
             *g += 1;
             crate::clear_current_kill();
-            checked.wait();
+            let _ = checked_rx.recv();
         });
         until_queued(&sem, 1);
         let t0 = Instant::now();
@@ -101,9 +103,7 @@ fn hand_off_after_the_bound_grants_the_front_writer_directly() {
         // A kill wakes the (unkillable) writer: it re-checks at the front, finds the bound
         // passed and claims the hand-off.
         handle.kill();
-        while !sem.raw().is_handoff_pending() {
-            thread::yield_now();
-        }
+        spin_until("hand-off claimed", || sem.raw().is_handoff_pending());
         // Nobody may take the lock now, and the release hands it over in the same step: the
         // lock is write-held the moment our read lock is gone.
         drop(r);
@@ -112,7 +112,7 @@ fn hand_off_after_the_bound_grants_the_front_writer_directly() {
             "the release did not hand the lock over"
         );
         assert!(!sem.raw().is_handoff_pending());
-        checked.wait();
+        drop(checked);
         writer.join().unwrap();
     });
     assert_clean(&sem);
@@ -141,13 +141,14 @@ fn a_waiter_within_the_bound_does_not_claim_a_hand_off() {
 fn downgrade_with_a_pending_hand_off_keeps_it() {
     let sem = RwSem::new(0);
     let w = sem.write();
-    let checked = Barrier::new(2);
     thread::scope(|s| {
-        let (handle, writer) = spawn_with_handle(s, || {
-            let mut g = sem.write();
+        let (checked, checked_rx) = mpsc::channel::<()>();
+        let sem_ref = &sem;
+        let (handle, writer) = spawn_with_handle(s, move || {
+            let mut g = sem_ref.write();
             *g += 1;
             crate::clear_current_kill();
-            checked.wait();
+            let _ = checked_rx.recv();
         });
         until_queued(&sem, 1);
         let t0 = Instant::now();
@@ -155,14 +156,12 @@ fn downgrade_with_a_pending_hand_off_keeps_it() {
             thread::yield_now();
         }
         handle.kill();
-        while !sem.raw().is_handoff_pending() {
-            thread::yield_now();
-        }
+        spin_until("hand-off claimed", || sem.raw().is_handoff_pending());
         let r = RwSemWriteGuard::downgrade(w);
         assert!(sem.try_read().is_none());
         drop(r);
         assert!(sem.is_write_locked());
-        checked.wait();
+        drop(checked);
         writer.join().unwrap();
     });
     assert_clean(&sem);
