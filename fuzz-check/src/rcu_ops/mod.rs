@@ -18,6 +18,9 @@
 //!   the model holds, in order.
 //!
 //! A waiting call that may legitimately still wait is settled: it has returned or sleeps.
+//!
+//! TODO(#7): the callback bound and its overflow policies, the stall hook and the default
+//! domain are not in the schedule alphabet.
 
 pub mod seeds;
 mod thread;
