@@ -34,6 +34,10 @@ pub const REFERENCE_GRACE_PERIOD: Duration = Duration::from_millis(9);
 /// started.
 pub const REFERENCE_PROCESS: Duration = Duration::from_micros(2_300);
 
+/// `unshare(CLONE_NEWNET)` calls in the calibration loop: long enough that the kernel's cleanup
+/// runs alongside, as in the seed's loop, and its median is the loop's steady cost.
+pub const UNSHARE_SAMPLES: u64 = 400;
+
 /// `membarrier` command numbers (`include/uapi/linux/membarrier.h`).
 const MEMBARRIER_CMD_QUERY: libc::c_int = 0;
 const MEMBARRIER_CMD_GLOBAL: libc::c_int = 1;
@@ -343,7 +347,7 @@ impl Figure {
 /// The kernel's costs that the modelled workload is scaled against.
 #[derive(Debug, Clone, PartialEq)]
 pub struct KernelCalibration {
-    /// One `unshare(CLONE_NEWNET)` (median of a short loop in a child process).
+    /// One `unshare(CLONE_NEWNET)` (median of a loop of [`UNSHARE_SAMPLES`] in a child process).
     pub unshare: Figure,
     /// One global RCU grace period (`membarrier(MEMBARRIER_CMD_GLOBAL)`, median).
     pub grace_period: Figure,
@@ -352,16 +356,16 @@ pub struct KernelCalibration {
 }
 
 impl KernelCalibration {
-    /// Measures the three figures on this machine (about half a second), falling back to the
+    /// Measures the three figures on this machine (about a second), falling back to the
     /// reference machine's figure for each one this machine cannot measure.
     pub fn measure() -> KernelCalibration {
-        let unshare = run_in_child(64, |_| {})
+        let unshare = run_in_child(UNSHARE_SAMPLES, |_| {})
             .map(|r| r.median_call)
             .map_err(|e| match e {
                 KernelError::NotPermitted(why) => why,
                 KernelError::Failed(why) => why,
             });
-        let grace_period = time_global_grace_period(7).map_err(|e| e.to_string());
+        let grace_period = time_global_grace_period(9).map_err(|e| e.to_string());
         let process = time_process_start(7).map_err(|e| e.to_string());
         KernelCalibration {
             unshare: Figure::from(unshare, REFERENCE_UNSHARE),

@@ -63,12 +63,12 @@
 //!   operations (40 subsys and 6 device operations, with private data, `pre_exit` and
 //!   `exit_batch` where the kernel's have them); each `init` builds the per-net tables the real
 //!   subsystem builds (sysctl trees, hash tables, per-CPU control sockets, devices under
-//!   `rtnl`), sized like the kernel's, and publishes them through `rcu`. Teardown frees them
-//!   after a grace period. Nothing in it sleeps or spins to pad time: the costs are what this
-//!   work costs. One creation takes about 0.15 ms here, about a fifth of the kernel's 0.7 ms,
-//!   which is what lets 100000 iterations per mode fit the two minutes; teardown costs about
-//!   two thirds of creation, which matches the kernel here (the kernel's worker threads used
-//!   about as much CPU time dismantling as the creating process used creating).
+//!   `rtnl`), sized like the kernel's, and publishes a handle to them through `rcu`. Teardown
+//!   unpublishes the handle and frees the tables in `exit`, after the batch's grace period, as
+//!   the kernel's exit methods do (under the lock in `Exclusive` mode, as under `net_mutex`).
+//!   Nothing in it sleeps or spins to pad time: the costs are what this work costs. One
+//!   creation takes 0.1-0.2 ms here, a fifth of the kernel's 0.4-0.7 ms, which is what lets
+//!   100000 iterations per mode fit the two minutes; teardown costs about half of creation.
 //! - **The time scale.** Every duration the model adds is the kernel's, measured on this machine
 //!   at start-up ([`kernel::KernelCalibration`]), scaled by the model's creation time over the
 //!   kernel's `unshare` time, so ratios are kept: the grace period is set to (kernel grace
@@ -97,6 +97,13 @@
 //!   kernel. Compare modes from the same run.
 //! - RTNL is modelled as one mutex around device registration, not as the kernel's full
 //!   `rtnl_lock` usage.
+//! - The model allocates with the system allocator: glibc's arena locks make the cleanup
+//!   thread's frees contend with the creating thread's allocations (the creating thread sleeps
+//!   on them in `Shared` mode), a cost the kernel's per-CPU slab caches mostly avoid.
+//! - The kernel figures are medians of short runs on a machine that may be busy: the grace
+//!   period measured here ranges from 9 to 15 ms and one `unshare` from 0.4 to 0.7 ms
+//!   depending on load, so the grace period is 13 to 30 creations long from run to run. Use
+//!   `--reference-kernel` for the reference machine's fixed figures (0.7 ms and 9 ms).
 //!
 //! # Features
 //!

@@ -14,14 +14,17 @@
 //! - **control sockets** (`sockets`): one buffer per modelled CPU, as ICMP, TCP and friends keep
 //!   per-CPU control sockets in every namespace.
 //!
-//! The result is published through the `rcu` crate: operations with private data keep it in an
-//! [`rcu::RcuCell`] reached with `net_generic` (as `ipip` or `nf_tables` do); the others add it
-//! to a global [`rcu::RcuList`] of per-net objects (as global hash tables keyed by net do).
-//! Teardown unpublishes it in `pre_exit` (where the kernel's operation has one), else in `exit`,
-//! else in `exit_batch`; the memory is freed after a grace period on the domain's worker, as
-//! `kfree_rcu` would. Operations that own devices (`loopback`, the tunnels) register them under
-//! a global `rtnl` mutex in `init` and unregister them under it once per batch in `exit_batch`,
-//! as `default_device_exit_batch` does, so creation and cleanup contend on it as in the kernel.
+//! Each state is reached through the `rcu` crate, by a small handle: operations with private
+//! data keep it in an [`rcu::RcuCell`] reached with `net_generic` (as `ipip` or `nf_tables` do);
+//! the others add it to a global [`rcu::RcuList`] of per-net objects (as global hash tables keyed
+//! by net do). Teardown unpublishes the handle in `pre_exit` (where the kernel's operation has
+//! one), else in `exit`, else in `exit_batch`, and frees the bulk of the state in `exit` (or
+//! `exit_batch`) on the cleanup worker, after the batch's grace period, as the kernel's exit
+//! methods free what their `init` allocated; the handles are freed after a further grace period
+//! on the domain's worker, as `kfree_rcu` would. Operations that own devices (`loopback`, the
+//! tunnels) register them under a global `rtnl` mutex in `init` and unregister them under it
+//! once per batch in `exit_batch`, as `default_device_exit_batch` does, so creation and cleanup
+//! contend on it as in the kernel.
 //!
 //! # The readers
 //!
@@ -223,18 +226,32 @@ impl NetState {
         }
     }
 
-    /// What a reader does with the state: look one sysctl up and touch a bucket.
+    /// The handle published for readers.
+    fn publish(&self) -> Published {
+        Published {
+            first_value: self
+                .sysctls
+                .values()
+                .next()
+                .map_or(0, |v| v.load(Ordering::Relaxed)),
+            entries: self.sysctls.len() + self.buckets.len() + self.sockets.len(),
+        }
+    }
+}
+
+/// What readers reach of one operation's state in one net, through RCU: a small handle, as the
+/// kernel publishes pointers to per-net objects while the bulk behind them is owned by the
+/// subsystem and freed by its `exit` once the batch's grace period has passed.
+#[derive(Debug)]
+pub struct Published {
+    first_value: i64,
+    entries: usize,
+}
+
+impl Published {
+    /// What a reader does with the handle.
     fn read(&self) -> i64 {
-        let value = self
-            .sysctls
-            .values()
-            .next()
-            .map_or(0, |v| v.load(Ordering::Relaxed));
-        let bucket = self
-            .buckets
-            .first()
-            .map_or(0, |b| b.load(Ordering::Relaxed));
-        value + bucket as i64 + self.sockets.len() as i64 + self.sysctls.len() as i64
+        self.first_value + self.entries as i64
     }
 }
 
@@ -312,14 +329,22 @@ impl World {
 /// Private data of an operation that has some: its state, published through RCU.
 #[derive(Debug, Default)]
 pub struct PrivateState {
-    state: OnceLock<RcuCell<Option<NetState>>>,
+    published: OnceLock<RcuCell<Option<Published>>>,
+    bulk: Mutex<Option<NetState>>,
 }
 
 impl PrivateState {
+    /// Unpublishes the handle; readers already holding it keep it until their section ends.
     fn unpublish(&self) {
-        if let Some(cell) = self.state.get() {
+        if let Some(cell) = self.published.get() {
             cell.replace(None);
         }
+    }
+
+    /// Frees the bulk of the state here, on the calling (cleanup) thread.
+    fn free(&self) {
+        let bulk = self.bulk.lock().unwrap_or_else(|e| e.into_inner()).take();
+        drop(bulk);
     }
 }
 
@@ -330,25 +355,53 @@ pub struct PrivateOps {
     world: Arc<World>,
 }
 
-/// An operation without private data: its per-net states live in a global RCU list.
+/// An operation without private data: its per-net handles live in a global RCU list, their
+/// bulk in a table keyed by net.
 #[derive(Debug)]
 pub struct GlobalOps {
     index: usize,
     world: Arc<World>,
-    objects: RcuList<NetState>,
-    by_net: Mutex<HashMap<u64, ListEntry<NetState>>>,
+    objects: RcuList<Published>,
+    by_net: Mutex<HashMap<u64, GlobalSlot>>,
+}
+
+/// One net's entry of a [`GlobalOps`].
+#[derive(Debug)]
+struct GlobalSlot {
+    entry: Option<ListEntry<Published>>,
+    bulk: Option<NetState>,
 }
 
 impl GlobalOps {
+    fn slots(&self) -> std::sync::MutexGuard<'_, HashMap<u64, GlobalSlot>> {
+        self.by_net.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     fn unpublish(&self, net: &NetNs) {
         let entry = self
-            .by_net
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&net.cookie());
+            .slots()
+            .get_mut(&net.cookie())
+            .and_then(|slot| slot.entry.take());
         if let Some(entry) = entry {
             self.objects.remove(entry);
         }
+    }
+
+    fn free(&self, net: &NetNs) {
+        let bulk = {
+            let mut slots = self.slots();
+            let bulk = slots
+                .get_mut(&net.cookie())
+                .and_then(|slot| slot.bulk.take());
+            if slots
+                .get(&net.cookie())
+                .is_some_and(|slot| slot.entry.is_none())
+            {
+                slots.remove(&net.cookie());
+            }
+            bulk
+        };
+        drop(bulk);
     }
 }
 
@@ -378,10 +431,12 @@ impl PernetOperations for PrivateOps {
 
     fn init(&self, net: &NetNs, data: &PrivateState) -> Result<(), NetError> {
         let spec = &KERNEL_OPS[self.index];
-        let cell = RcuCell::new(&self.world.domain, Some(NetState::build(self.index)));
-        if data.state.set(cell).is_err() {
+        let bulk = NetState::build(self.index);
+        let cell = RcuCell::new(&self.world.domain, Some(bulk.publish()));
+        if data.published.set(cell).is_err() {
             return Err(NetError::Errno(libc::EEXIST));
         }
+        *data.bulk.lock().unwrap_or_else(|e| e.into_inner()) = Some(bulk);
         for _ in 0..spec.devices {
             self.world.register_device(self.index, net);
         }
@@ -395,8 +450,12 @@ impl PernetOperations for PrivateOps {
     }
 
     fn exit(&self, _net: &NetNs, data: &PrivateState) {
-        if teardown_step(&KERNEL_OPS[self.index]) == Step::Exit {
+        let step = teardown_step(&KERNEL_OPS[self.index]);
+        if step == Step::Exit {
             data.unpublish();
+        }
+        if step != Step::ExitBatch {
+            data.free();
         }
     }
 
@@ -405,6 +464,7 @@ impl PernetOperations for PrivateOps {
         if teardown_step(spec) == Step::ExitBatch {
             for (_, data) in batch {
                 data.unpublish();
+                data.free();
             }
         }
         if spec.rtnl() {
@@ -429,14 +489,15 @@ impl PernetOperations for GlobalOps {
     fn init(&self, net: &NetNs, _data: &()) -> Result<(), NetError> {
         let spec = &KERNEL_OPS[self.index];
         if spec.sysctls > 0 || spec.buckets > 0 || spec.sockets > 0 {
-            let entry = self.objects.push_back(NetState::build(self.index));
-            let old = self
-                .by_net
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .insert(net.cookie(), entry);
-            if let Some(old) = old {
-                self.objects.remove(old);
+            let bulk = NetState::build(self.index);
+            let entry = Some(self.objects.push_back(bulk.publish()));
+            let slot = GlobalSlot {
+                entry,
+                bulk: Some(bulk),
+            };
+            let old = self.slots().insert(net.cookie(), slot);
+            if let Some(entry) = old.and_then(|old| old.entry) {
+                self.objects.remove(entry);
                 return Err(NetError::Errno(libc::EEXIST));
             }
         }
@@ -453,8 +514,12 @@ impl PernetOperations for GlobalOps {
     }
 
     fn exit(&self, net: &NetNs, _data: &()) {
-        if teardown_step(&KERNEL_OPS[self.index]) == Step::Exit {
+        let step = teardown_step(&KERNEL_OPS[self.index]);
+        if step == Step::Exit {
             self.unpublish(net);
+        }
+        if step != Step::ExitBatch {
+            self.free(net);
         }
     }
 
@@ -463,6 +528,7 @@ impl PernetOperations for GlobalOps {
         if teardown_step(spec) == Step::ExitBatch {
             for (net, _) in batch {
                 self.unpublish(net);
+                self.free(net);
             }
         }
         if spec.rtnl() {
@@ -648,7 +714,7 @@ fn reader_loop(
             for id in ids {
                 let state = net
                     .net_generic(*id, &guard)
-                    .and_then(|data| data.state.get());
+                    .and_then(|data| data.published.get());
                 if let Some(Some(state)) = state.map(|cell| cell.read(&guard)) {
                     sum = sum.wrapping_add(state.read());
                 }
@@ -745,6 +811,7 @@ mod tests {
         let world = Arc::clone(&workload.world);
         let lists: Vec<Arc<GlobalOps>> = workload.global.clone();
         let objects = || lists.iter().map(|o| o.objects.len()).sum::<usize>();
+        let slots = || lists.iter().map(|o| o.slots().len()).sum::<usize>();
         let devices_per_net = KERNEL_OPS
             .iter()
             .map(|o| usize::from(o.devices))
@@ -767,7 +834,7 @@ mod tests {
                 let data = nets[0]
                     .net_generic(id, &guard)
                     .expect("private data allocated");
-                let cell = data.state.get().expect("init published the state");
+                let cell = data.published.get().expect("init published the state");
                 assert!(cell.read(&guard).is_some());
             }
         }
@@ -798,6 +865,7 @@ mod tests {
         workload.unregister(&registry).unwrap();
         assert_eq!(world.devices(), 0);
         assert_eq!(objects(), 0);
+        assert_eq!(slots(), 0);
         assert_eq!(registry.stats().ops_registered, 0);
     }
 }
