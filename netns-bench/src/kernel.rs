@@ -358,6 +358,10 @@ pub struct KernelCalibration {
 impl KernelCalibration {
     /// Measures the three figures on this machine (about a second), falling back to the
     /// reference machine's figure for each one this machine cannot measure.
+    ///
+    /// TODO(#6): each figure is the median of one short run, so it moves with the machine's
+    /// load (the grace period from 9 to 15 ms here); repeated runs or a longer loop would make
+    /// the scale steadier at the price of start-up time.
     pub fn measure() -> KernelCalibration {
         let unshare = run_in_child(UNSHARE_SAMPLES, |_| {})
             .map(|r| r.median_call)

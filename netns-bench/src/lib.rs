@@ -67,8 +67,9 @@
 //!   unpublishes the handle and frees the tables in `exit`, after the batch's grace period, as
 //!   the kernel's exit methods do (under the lock in `Exclusive` mode, as under `net_mutex`).
 //!   Nothing in it sleeps or spins to pad time: the costs are what this work costs. One
-//!   creation takes 0.1-0.2 ms here, a fifth of the kernel's 0.4-0.7 ms, which is what lets
-//!   100000 iterations per mode fit the two minutes; teardown costs about half of creation.
+//!   creation takes 0.05 to 0.2 ms here depending on load, 4 to 8 times less than the kernel's
+//!   0.4 to 0.7 ms, which is what lets 100000 iterations per mode fit the two minutes (the
+//!   default run takes about 35 s); teardown costs about half of creation.
 //! - **The time scale.** Every duration the model adds is the kernel's, measured on this machine
 //!   at start-up ([`kernel::KernelCalibration`]), scaled by the model's creation time over the
 //!   kernel's `unshare` time, so ratios are kept: the grace period is set to (kernel grace
@@ -86,8 +87,9 @@
 //!
 //! # Costs
 //!
-//! The default `seed` run takes about a minute on two cores, plus a second of calibration; the
-//! backlog can reach a few thousand nets of about 100 KB each in `Shared` mode. `cycle` starts
+//! The default `seed` run takes about 35 s on two cores at a load average of 3 (two minutes at a
+//! load of 12), calibration included; the backlog can reach a few thousand nets of about 100 KB
+//! each in `Shared` mode. `cycle` starts
 //! one thread per iteration. `kernel` creates N real network namespaces.
 //!
 //! # Limitations
