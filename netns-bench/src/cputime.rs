@@ -1,8 +1,10 @@
 //! CPU time of the calling thread, split into user and system time as `time(1)` prints it.
 //!
-//! On Linux this is `getrusage(RUSAGE_THREAD)`, whose figures the kernel derives from the
-//! thread's precise run time (not from sampled ticks alone). Elsewhere the thread's total CPU
-//! clock (`CLOCK_THREAD_CPUTIME_ID`) is reported as user time and the system time as zero.
+//! On Linux the total is the thread's CPU clock (`CLOCK_THREAD_CPUTIME_ID`), which includes the
+//! time run since the last scheduler tick, and the system part comes from
+//! `getrusage(RUSAGE_THREAD)`, whose figures for a running thread advance only at ticks (a few
+//! milliseconds): fine for the split over a long run, too coarse for a total over a short one.
+//! Elsewhere the whole CPU clock is reported as user time and the system time as zero.
 
 use std::io;
 use std::ops::Sub;
@@ -53,12 +55,25 @@ fn timeval(tv: libc::timeval) -> Duration {
 /// The CPU time the calling thread has used so far.
 #[cfg(target_os = "linux")]
 pub fn thread_cpu_time() -> io::Result<CpuTimes> {
-    rusage(libc::RUSAGE_THREAD)
+    let total = thread_cpu_clock()?;
+    let system = rusage(libc::RUSAGE_THREAD)?.system.min(total);
+    Ok(CpuTimes {
+        user: total - system,
+        system,
+    })
 }
 
 /// The CPU time the calling thread has used so far (total only; see the module docs).
 #[cfg(not(target_os = "linux"))]
 pub fn thread_cpu_time() -> io::Result<CpuTimes> {
+    Ok(CpuTimes {
+        user: thread_cpu_clock()?,
+        system: Duration::ZERO,
+    })
+}
+
+/// The calling thread's CPU clock: its total CPU time, to the nanosecond.
+pub fn thread_cpu_clock() -> io::Result<Duration> {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,
@@ -68,11 +83,7 @@ pub fn thread_cpu_time() -> io::Result<CpuTimes> {
     if rc != 0 {
         return Err(io::Error::last_os_error());
     }
-    let user = Duration::from_secs(ts.tv_sec as u64) + Duration::from_nanos(ts.tv_nsec as u64);
-    Ok(CpuTimes {
-        user,
-        system: Duration::ZERO,
-    })
+    Ok(Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
 }
 
 /// The CPU time used by every child process that has been waited for, summed.
@@ -103,26 +114,16 @@ mod tests {
     use std::hint::black_box;
     use std::time::Instant;
 
-    /// The thread's CPU clock, read independently of getrusage.
-    fn cpu_clock() -> Duration {
-        let mut ts = libc::timespec {
-            tv_sec: 0,
-            tv_nsec: 0,
-        };
-        // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
-        let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-        assert_eq!(rc, 0);
-        Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
-    }
-
     #[test]
     fn busy_thread_accumulates_its_cpu_time_and_waiting_does_not() {
         // Spin for 20 ms of this thread's CPU time, however busy the machine is.
         let before = thread_cpu_time().unwrap();
-        let clock0 = cpu_clock();
+        let clock0 = thread_cpu_clock().unwrap();
         let deadline = Instant::now() + Duration::from_secs(20);
         let mut x = 0u64;
-        while cpu_clock() - clock0 < Duration::from_millis(20) && Instant::now() < deadline {
+        while thread_cpu_clock().unwrap() - clock0 < Duration::from_millis(20)
+            && Instant::now() < deadline
+        {
             x = black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1));
         }
         let busy = (thread_cpu_time().unwrap() - before).total();
@@ -145,6 +146,21 @@ mod tests {
         assert!(
             idle.total() < Duration::from_millis(10),
             "waiting counted {idle:?}"
+        );
+    }
+
+    #[test]
+    fn short_stretches_are_counted_to_the_microsecond() {
+        // getrusage alone would report 0 or a whole tick for 300 us of work.
+        let before = thread_cpu_time().unwrap();
+        let clock0 = thread_cpu_clock().unwrap();
+        while thread_cpu_clock().unwrap() - clock0 < Duration::from_micros(300) {
+            black_box(0);
+        }
+        let spent = (thread_cpu_time().unwrap() - before).total();
+        assert!(
+            spent >= Duration::from_micros(250) && spent < Duration::from_millis(3),
+            "{spent:?}"
         );
     }
 

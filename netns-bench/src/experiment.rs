@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use netns_core::{BacklogPolicy, CLONE_NEWNET, LockMode, Net, Registry, Stats};
 
-use crate::cputime::{CpuTimes, thread_cpu_time};
+use crate::cputime::{CpuTimes, thread_cpu_clock, thread_cpu_time};
 use crate::kernel::KernelCalibration;
 use crate::progress::Progress;
 use crate::workload::{Readers, Workload};
@@ -436,14 +436,16 @@ fn cycle_loop(
 
 /// Spends `work` of the calling thread's CPU time computing (a modelled process's own work).
 pub fn burn_cpu(work: Duration) {
-    let Ok(start) = thread_cpu_time() else { return };
+    let Ok(start) = thread_cpu_clock() else {
+        return;
+    };
     let mut x = 0x9e37_79b9_7f4a_7c15u64;
     loop {
         for _ in 0..256 {
             x = std::hint::black_box(x.rotate_left(5).wrapping_mul(0x5851_f42d_4c95_7f2d) ^ 1);
         }
-        match thread_cpu_time() {
-            Ok(now) if (now - start).total() < work => {}
+        match thread_cpu_clock() {
+            Ok(now) if now - start < work => {}
             _ => break,
         }
     }
