@@ -77,19 +77,18 @@ impl Shared {
         // Don't let anyone else find us. A dying namespace's own nsid table goes in the same
         // pass: nobody can add to it, `peernet2id_alloc` refuses a dying namespace.
         let mut nets: Vec<&NetNs> = Vec::new();
+        let mut entries = Vec::new();
         let write = self.net_rwsem.write();
         for node in kill_list {
             // SAFETY: net.rs invariant 1: the batch owns each namespace's last strong count
             // until the end of this function, so the reference stays valid that long.
             let net = unsafe { NetPtr(node).get() };
-            if let Some(entry) = net.teardown().list_entry.take() {
-                // TODO(#5): one RCU callback per unlinked node (`RcuList::remove`); a batch
-                // removal in `rcu` would let one callback free the whole batch's nodes.
-                self.net_namespace_list.remove(entry);
-            }
+            entries.extend(net.teardown().list_entry.take());
             net.destroy_nsids();
             nets.push(net);
         }
+        // One unlink pass and one deferred free for the whole batch.
+        self.net_namespace_list.remove_many(entries);
         drop(write);
         let n = nets.len();
         self.counters.batch_started(n);

@@ -136,15 +136,64 @@ impl<T: Send + Sync + 'static> RcuList<T> {
     /// If `entry` belongs to another list.
     #[track_caller]
     pub fn remove(&self, entry: ListEntry<T>) {
+        self.check_entry(&entry);
+        let mut tail = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        // SAFETY: `entry` is of this list (checked above) and the writer lock is held.
+        let node = unsafe { self.unlink_locked(&mut tail, entry) };
+        drop(tail);
+        // Invariant 3.
+        self.domain.defer_drop(node);
+    }
+
+    /// Unlinks every element named by `entries` (a `list_del_rcu` each) under one hold of the
+    /// writer lock, O(1) per element, and frees them all with ONE deferred drop after a grace
+    /// period. Use it to dismantle a batch: [`remove`](Self::remove) pays one callback per
+    /// element.
+    ///
+    /// # Panics
+    ///
+    /// If an entry belongs to another list. The entries before it are removed and freed as
+    /// usual; the offending entry and those after it are left untouched.
+    #[track_caller]
+    pub fn remove_many<I: IntoIterator<Item = ListEntry<T>>>(&self, entries: I) {
+        let mut unlinked = Vec::new();
+        let mut tail = self.writer.lock().unwrap_or_else(|p| p.into_inner());
+        let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            for entry in entries {
+                self.check_entry(&entry);
+                // SAFETY: `entry` is of this list (checked above) and the writer lock is held.
+                unlinked.push(unsafe { self.unlink_locked(&mut tail, entry) });
+            }
+        }));
+        drop(tail);
+        if !unlinked.is_empty() {
+            // Invariant 3, for the whole batch at once.
+            self.domain.defer_drop(unlinked);
+        }
+        if let Err(panic) = checked {
+            std::panic::resume_unwind(panic);
+        }
+    }
+
+    #[track_caller]
+    fn check_entry(&self, entry: &ListEntry<T>) {
         assert!(
             entry.list == self.id,
             "rcu: ListEntry removed from a list it does not belong to"
         );
+    }
+
+    /// Unlinks `entry`'s node and returns it, to be freed after a grace period.
+    ///
+    /// # Safety
+    ///
+    /// * `entry` belongs to this list (its `list` id is `self.id`);
+    /// * `tail` is the guard of this list's writer lock.
+    unsafe fn unlink_locked(&self, tail: &mut TailPtr<T>, entry: ListEntry<T>) -> NodeBox<T> {
         let node = entry.node;
-        let tail = self.writer.lock().unwrap_or_else(|p| p.into_inner());
-        let mut tail = tail;
-        // SAFETY: invariant 4: `node` is reachable in this list and not yet removed; its
-        // neighbours are reachable too, and the writer lock is held (invariant 2).
+        // SAFETY: invariant 4: `node` is reachable in this list and not yet removed (the caller
+        // guarantees the entry is ours); its neighbours are reachable too, and the writer lock
+        // is held (invariant 2).
         unsafe {
             let prev = (*node).prev.load(Ordering::Relaxed);
             let next = (*node).next.load(Ordering::Relaxed);
@@ -158,9 +207,7 @@ impl<T: Send + Sync + 'static> RcuList<T> {
             }
         }
         self.len.fetch_sub(1, Ordering::Relaxed);
-        drop(tail);
-        // Invariant 3.
-        self.domain.defer_drop(NodeBox(node));
+        NodeBox(node)
     }
 
     /// Iterates the elements in order (`list_for_each_entry_rcu`); references live as long as

@@ -161,6 +161,68 @@ fn list_removed_node_waits_for_older_reader() {
 }
 
 #[test]
+fn list_remove_many_unlinks_a_batch_with_one_deferred_free() {
+    let d = Domain::new();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let list = RcuList::new(&d);
+    let mut entries: Vec<_> = (1..=6)
+        .map(|i| Some(list.push_back(Tracked(i, drops.clone()))))
+        .collect();
+    let g = d.read();
+    let mut it = list.iter(&g);
+    assert_eq!(it.next().unwrap().0, 1);
+    let queued_before = d.stats().callbacks_queued;
+    // The head, two neighbours in the middle and the tail, in no particular order.
+    let batch = [5, 0, 2, 3].map(|i| entries[i].take().unwrap());
+    list.remove_many(batch);
+    assert_eq!(d.stats().callbacks_queued - queued_before, 1);
+    assert_eq!(list.len(), 2);
+    // The reader standing on the removed head walks on to what is still linked after it.
+    assert_eq!(it.map(|t| t.0).collect::<Vec<_>>(), [2, 5]);
+    let g2 = d.read();
+    assert_eq!(list.iter(&g2).map(|t| t.0).collect::<Vec<_>>(), [2, 5]);
+    drop(g2);
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    drop(g);
+    d.barrier();
+    assert_eq!(drops.load(Ordering::SeqCst), 4);
+    // The tail moved correctly: a push lands after the last survivor.
+    let _e7 = list.push_back(Tracked(7, drops.clone()));
+    let g = d.read();
+    assert_eq!(list.iter(&g).map(|t| t.0).collect::<Vec<_>>(), [2, 5, 7]);
+    drop(g);
+    list.remove_many(entries.into_iter().flatten());
+    list.remove_many(std::iter::empty());
+    d.barrier();
+    assert_eq!(drops.load(Ordering::SeqCst), 6);
+}
+
+#[test]
+fn list_remove_many_with_a_foreign_entry_still_defers_the_earlier_ones() {
+    let d = Domain::new();
+    let drops = Arc::new(AtomicUsize::new(0));
+    let a = RcuList::new(&d);
+    let b = RcuList::new(&d);
+    let mine = a.push_back(Tracked(1, drops.clone()));
+    let _kept = a.push_back(Tracked(2, drops.clone()));
+    let foreign = b.push_back(Tracked(3, drops.clone()));
+    let g = d.read();
+    let first = a.iter(&g).next().unwrap();
+    let panic = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+        a.remove_many([mine, foreign]);
+    }));
+    assert!(panic.is_err());
+    // The entry before the foreign one was unlinked, but its value must outlive this reader.
+    assert_eq!(first.0, 1);
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    assert_eq!(a.iter(&g).map(|t| t.0).collect::<Vec<_>>(), [2]);
+    assert_eq!(b.len(), 1);
+    drop(g);
+    d.barrier();
+    assert_eq!(drops.load(Ordering::SeqCst), 1);
+}
+
+#[test]
 #[should_panic(expected = "ListEntry removed from a list it does not belong to")]
 fn list_entry_of_another_list_panics() {
     let d = Domain::new();
