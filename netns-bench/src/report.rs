@@ -228,7 +228,7 @@ pub fn parameters_text(cal: &Calibration) -> String {
          ops: {} subsys + {} device ({} with private data, {} with pre_exit, {} with exit_batch, \
          {} under rtnl)\n  \
          per net: {} sysctl entries, {} hash buckets, {} control sockets of {} bytes\n  \
-         readers: {} threads, sleeping {} inside each section\n  \
+         RCU reader threads: {}, each sleeping {} inside its sections\n  \
          model: creation {} (median), cleanup {} per net, grace period {} (target {} = {:.1} \
          creations, as the kernel's)\n  \
          cycle's process work: {} ({:.1} creations, as the kernel's `bash -c exit`)\n  \
@@ -500,7 +500,10 @@ mod tests {
             text.contains("parameters:\n  ops: 40 subsys + 6 device"),
             "{text}"
         );
-        assert!(text.contains("readers: 4 threads"), "{text}");
+        assert!(
+            text.contains("RCU reader threads: 4, each sleeping"),
+            "{text}"
+        );
         assert!(text.contains("kernel calibration"), "{text}");
     }
 
