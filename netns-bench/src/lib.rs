@@ -69,7 +69,7 @@
 //!   Nothing in it sleeps or spins to pad time: the costs are what this work costs. One
 //!   creation takes 0.05 to 0.2 ms here depending on load, 4 to 8 times less than the kernel's
 //!   0.4 to 0.7 ms, which is what lets 100000 iterations per mode fit the two minutes (the
-//!   default run takes about 35 s); teardown costs about half of creation.
+//!   default run takes about 25 s); teardown costs about half of creation.
 //! - **The time scale.** Every duration the model adds is the kernel's, measured on this machine
 //!   at start-up ([`kernel::KernelCalibration`]), scaled by the model's creation time over the
 //!   kernel's `unshare` time, so ratios are kept: the grace period is set to (kernel grace
@@ -82,15 +82,24 @@
 //!   start-up until one `synchronize_expedited` on the registry's domain takes the target
 //!   grace period; both are printed.
 //!
+//! - **The allocator.** The binary allocates through mimalloc, whose per-thread heaps and
+//!   lock-free remote frees behave like the kernel's per-CPU slab caches: the cleanup worker
+//!   freeing what the creating thread allocated costs each side its own work and no shared lock.
+//!   Under glibc's malloc every such free takes the creating thread's arena lock, so the two
+//!   threads serialise on it in `Shared` mode; the worker then falls behind, the backlog grows
+//!   to tens of thousands of nets, and the creating thread spends its time faulting in fresh
+//!   pages (measured here: `Shared` 0.46x as fast as `Exclusive`, 27 s of its 42 s CPU in the
+//!   kernel, peak backlog 73641). That contention is the C library's, not the kernel's, so the
+//!   model leaves it out.
+//!
 //! None of these parameters depends on the lock mode, and none is chosen from the speedup it
 //! produces: the speedup is whatever the registry's two lock designs make of the same work.
 //!
 //! # Costs
 //!
-//! The default `seed` run takes about 35 s on two cores at a load average of 3 (two minutes at a
-//! load of 12), calibration included; the backlog can reach a few thousand nets of about 100 KB
-//! each in `Shared` mode. `cycle` starts
-//! one thread per iteration. `kernel` creates N real network namespaces.
+//! The default `seed` run takes about 25 s on two idle cores, calibration included; the backlog
+//! reaches one to two thousand nets of about 100 KB each in `Shared` mode. `cycle` starts one
+//! thread per iteration. `kernel` creates N real network namespaces.
 //!
 //! # Limitations
 //!
@@ -99,9 +108,6 @@
 //!   kernel. Compare modes from the same run.
 //! - RTNL is modelled as one mutex around device registration, not as the kernel's full
 //!   `rtnl_lock` usage.
-//! - The model allocates with the system allocator: glibc's arena locks make the cleanup
-//!   thread's frees contend with the creating thread's allocations (the creating thread sleeps
-//!   on them in `Shared` mode), a cost the kernel's per-CPU slab caches mostly avoid.
 //! - The kernel figures are medians of short runs on a machine that may be busy: the grace
 //!   period measured here ranges from 9 to 15 ms and one `unshare` from 0.4 to 0.7 ms
 //!   depending on load, so the grace period is 13 to 30 creations long from run to run. Use

@@ -200,9 +200,9 @@ fn sysctl_names(index: usize) -> &'static [&'static str] {
 
 /// What one operation sets up in one net.
 ///
-/// TODO(#6): these tables come from the system allocator, whose arena locks make the cleanup
-/// thread's frees contend with the creating thread's allocations; the kernel's per-CPU slab
-/// caches mostly avoid that cost, so `Shared` mode pays a little more here than in the kernel.
+/// The tables come from the process's global allocator, which the binary sets to mimalloc so
+/// that the cleanup worker's frees of the creating thread's allocations cost what they cost in
+/// the kernel's per-CPU slab caches (see "The allocator" in the crate docs).
 #[derive(Debug)]
 pub struct NetState {
     /// The net's sysctl entries, a sorted tree as `__register_sysctl_table` builds.
