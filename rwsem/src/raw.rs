@@ -98,12 +98,15 @@ static_assertions::const_assert!(READER_OVERFLOW & READER_MASK == READER_OVERFLO
 #[cfg_attr(loom, allow(dead_code))]
 pub(crate) const HANDOFF_BOUND: Duration = Duration::from_millis(1);
 
-/// Attempts a writer makes to take a lock that is free of readers and writers before it
-/// queues, and attempts a reader makes while a writer holds the lock before it queues. See the
-/// crate docs ("Spinning") for the measurement behind these values.
+/// Attempts a writer makes to take the lock while another writer holds it, before it queues
+/// (a lock held by readers makes it queue at once); attempts a reader makes while it cannot take
+/// the lock, before it queues. See the crate docs ("Spinning") for the measurement behind these
+/// values.
 pub(crate) const WRITE_SPINS: u32 = if cfg!(loom) { 0 } else { 100 };
 /// See [`WRITE_SPINS`].
-pub(crate) const READ_SPINS: u32 = if cfg!(loom) { 0 } else { 100 };
+pub(crate) const READ_SPINS: u32 = if cfg!(loom) { 0 } else { 200 };
+/// Checks a queued waiter makes for its grant before it parks. See the crate docs ("Spinning").
+pub(crate) const QUEUED_SPINS: u32 = if cfg!(loom) { 0 } else { 200 };
 
 // ---------------------------------------------------------------------------------------------
 // Waits.
@@ -360,7 +363,7 @@ impl RawRwSem {
 
     #[cold]
     fn read_slow(&self, wait: WaitSpec) -> Result<(), Abort> {
-        // Bounded spinning while a writer holds the lock and nobody queues.
+        // Bounded spinning while a writer holds the lock or others are queued.
         let mut spins = 0;
         loop {
             let c = self.count.load(Relaxed);
@@ -379,7 +382,9 @@ impl RawRwSem {
                 }
                 continue;
             }
-            if c & HAS_WAITERS != 0 || spins >= READ_SPINS {
+            // Queued waiters do not stop the spin: the reader waits for them to be served
+            // (it takes the lock only through the fast-path condition, so never past them).
+            if spins >= READ_SPINS {
                 break;
             }
             spins += 1;
@@ -429,7 +434,10 @@ impl RawRwSem {
             if self.try_steal_write() {
                 return Ok(());
             }
-            if spins >= WRITE_SPINS {
+            // Readers keep coming while nobody queues, so a lock held by readers seldom looks
+            // free: queue at once, which holds new readers back (writer preference), and spin
+            // for the lock there instead.
+            if spins >= WRITE_SPINS || self.count.load(Relaxed) & READER_MASK != 0 {
                 break;
             }
             spins += 1;
@@ -509,6 +517,9 @@ impl RawRwSem {
                 return Err(reason);
             }
             drop(q);
+            if self.spin_for_grant(node) {
+                return self.granted(wait);
+            }
             sync::park_until(wait.deadline);
             // Acquire: pairs with the granter's Release store (invariant 5).
             if node.state.load(Acquire) == GRANTED {
@@ -524,6 +535,26 @@ impl RawRwSem {
                 crate::queue::successor_latency::record(at);
             }
         }
+    }
+
+    /// Bounded spinning before a queued waiter parks: returns `true` once the node is granted,
+    /// `false` when the spin runs out or, for a writer, as soon as the lock looks free (the
+    /// front writer takes it under the queue lock). A grant or wake-up that lands during the
+    /// spin costs the granter no system call, since the thread has not parked yet.
+    fn spin_for_grant(&self, node: &Waiter) -> bool {
+        for _ in 0..QUEUED_SPINS {
+            // Acquire: pairs with the granter's Release store (invariant 5).
+            if node.state.load(Acquire) == GRANTED {
+                return true;
+            }
+            if node.kind == Kind::Write
+                && self.count.load(Relaxed) & (WRITER_LOCKED | READER_MASK) == 0
+            {
+                return false;
+            }
+            sync::spin_hint();
+        }
+        false
     }
 
     /// The outcome of a wait whose node was granted: success, even if a kill or the deadline
