@@ -1,10 +1,13 @@
 //! The `rwsem` crate against `std::sync::RwLock` and `parking_lot::RwLock`.
 //!
 //! Groups: `rwsem_read` and `rwsem_write` (uncontended lock + unlock), `rwsem_read_mostly` (two
-//! threads, one operation in a hundred a write, reported as operations per second).
+//! threads, one operation in a hundred a write, reported as operations per second),
+//! `rwsem_write_under_readers` (one write lock + unlock while another thread takes read
+//! sections back to back: the writer's wait behind a reader flood).
 
 use std::hint::black_box;
 use std::sync::Barrier;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::measurement::WallTime;
@@ -108,6 +111,32 @@ fn read_mostly<L: Lock>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
     });
 }
 
+/// Reader threads flooding the lock while the bench thread writes.
+const FLOOD_READERS: usize = 1;
+
+/// One write lock + unlock while [`FLOOD_READERS`] threads take back-to-back read sections of
+/// a few hundred nanoseconds each: how long a writer waits behind a continuous reader flood.
+fn write_under_flood<L: Lock>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
+    let lock = L::new();
+    let stop = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        for _ in 0..FLOOD_READERS {
+            let (lock, stop) = (&lock, &stop);
+            s.spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let v = lock.read_value();
+                    // A section that keeps the lock read-held most of the time.
+                    for i in 0..64 {
+                        black_box(v + i);
+                    }
+                }
+            });
+        }
+        g.bench_function(name, |b| b.iter(|| lock.write_add(1)));
+        stop.store(true, Ordering::Relaxed);
+    });
+}
+
 fn rwsem_read(c: &mut Criterion) {
     let mut g = c.benchmark_group("rwsem_read");
     read_uncontended::<rwsem::RwSem<u64>>(&mut g, "rwsem");
@@ -135,9 +164,17 @@ fn rwsem_read_mostly(c: &mut Criterion) {
     g.finish();
 }
 
+fn rwsem_write_under_readers(c: &mut Criterion) {
+    let mut g = c.benchmark_group("rwsem_write_under_readers");
+    write_under_flood::<rwsem::RwSem<u64>>(&mut g, "rwsem");
+    write_under_flood::<std::sync::RwLock<u64>>(&mut g, "std");
+    write_under_flood::<parking_lot::RwLock<u64>>(&mut g, "parking_lot");
+    g.finish();
+}
+
 criterion_group! {
     name = benches;
     config = common::criterion();
-    targets = rwsem_read, rwsem_write, rwsem_read_mostly
+    targets = rwsem_read, rwsem_write, rwsem_read_mostly, rwsem_write_under_readers
 }
 criterion_main!(benches);
