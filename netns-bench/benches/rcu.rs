@@ -2,13 +2,14 @@
 //!
 //! Groups: `rcu_read` (one read-side section), `rcu_synchronize` (no readers),
 //! `rcu_synchronize_busy_reader` (one thread looping short sections), `rcu_call_barrier`
-//! (10,000 deferred drops then one barrier, reported as elements per second).
+//! (10,000 deferred drops then one barrier, reported as elements per second),
+//! `rcu_read_mostly` (99% reads of a shared value, 1% replacements, on one and on two threads:
+//! how the read side scales).
 
 use std::hint::black_box;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-#[cfg(feature = "liburcu")]
-use std::time::Instant;
+use std::sync::{Arc, Barrier};
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -100,9 +101,87 @@ fn rcu_call_barrier(c: &mut Criterion) {
     g.finish();
 }
 
+/// One update in `UPDATE_EVERY` operations of `rcu_read_mostly` (1%).
+const UPDATE_EVERY: u64 = 100;
+
+/// Runs `iters` operations split over `threads` threads, each op calling `op(thread, i)`; the
+/// time runs from the threads' common start to the last one's finish.
+fn split_over_threads(threads: u64, iters: u64, op: impl Fn(u64, u64) + Sync) -> Duration {
+    let start = Barrier::new(threads as usize + 1);
+    let per_thread = iters.div_ceil(threads);
+    let mut began = Instant::now();
+    std::thread::scope(|s| {
+        for t in 0..threads {
+            let (op, start) = (&op, &start);
+            s.spawn(move || {
+                start.wait();
+                for i in 0..per_thread {
+                    op(t, i);
+                }
+            });
+        }
+        start.wait();
+        began = Instant::now();
+    });
+    began.elapsed()
+}
+
+/// A read-mostly workload on one and on two threads: 99% of operations read a shared value in
+/// a read section, 1% replace it and free the old one after a grace period. The two-thread
+/// figure over the one-thread figure is how well the read side scales across cores.
+fn rcu_read_mostly(c: &mut Criterion) {
+    let mut g = c.benchmark_group("rcu_read_mostly");
+    g.throughput(Throughput::Elements(1));
+    g.measurement_time(Duration::from_secs(3));
+    let domain = rcu::Domain::new();
+    let cell = rcu::RcuCell::new(&domain, 0u64);
+    let epoch_value = crossbeam_epoch::Atomic::new(0u64);
+    for threads in [1u64, 2] {
+        g.bench_function(format!("rcu/{threads}"), |b| {
+            b.iter_custom(|iters| {
+                split_over_threads(threads, iters, |t, i| {
+                    if i % UPDATE_EVERY == t * UPDATE_EVERY / 2 {
+                        cell.replace(i);
+                    } else {
+                        let guard = domain.read();
+                        black_box(*cell.read(&guard));
+                    }
+                })
+            })
+        });
+        g.bench_function(format!("crossbeam-epoch/{threads}"), |b| {
+            b.iter_custom(|iters| {
+                split_over_threads(threads, iters, |t, i| {
+                    let guard = crossbeam_epoch::pin();
+                    if i % UPDATE_EVERY == t * UPDATE_EVERY / 2 {
+                        let old = epoch_value.swap(
+                            crossbeam_epoch::Owned::new(i),
+                            Ordering::AcqRel,
+                            &guard,
+                        );
+                        // SAFETY: `old` was unlinked by the swap above; only pinned readers can
+                        // still hold it, and the destructor waits for them.
+                        unsafe { guard.defer_destroy(old) };
+                    } else {
+                        let value = epoch_value.load(Ordering::Acquire, &guard);
+                        // SAFETY: the value is reachable while the guard pins the epoch; it is
+                        // never null (a value is always installed).
+                        black_box(unsafe { value.deref() });
+                    }
+                })
+            })
+        });
+    }
+    g.finish();
+    // SAFETY: every thread that used the value has been joined.
+    drop(unsafe { epoch_value.into_owned() });
+    drop(cell);
+}
+
 criterion_group! {
     name = benches;
     config = common::criterion();
-    targets = rcu_read, rcu_synchronize, rcu_synchronize_busy_reader, rcu_call_barrier
+    targets = rcu_read, rcu_synchronize, rcu_synchronize_busy_reader, rcu_call_barrier,
+        rcu_read_mostly
 }
 criterion_main!(benches);
