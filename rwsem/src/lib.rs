@@ -131,7 +131,7 @@
 //! 1% writes) on the idle 2-core machine: with only the first spin (then 100 for writers and
 //! readers alike, readers stopping at a queued waiter) every write parked the writer and then
 //! the reader behind it, and `rwsem` ran at 33 M ops/s against parking_lot's 95 M; with the
-//! three spins above it ran at 61-72 M ops/s against parking_lot's 64-96 M and std's 52-68 M
+//! three spins above it ran at 61-76 M ops/s against parking_lot's 64-96 M and std's 52-75 M
 //! in the same runs. 400 and 1000 iterations measured no better than 200.
 //! TODO(#4): re-measure on a quiet machine with more cores before tuning further.
 //!
