@@ -80,7 +80,9 @@ fn write_uncontended<L: Lock>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) 
 }
 
 /// Two threads share `iters` operations; the time runs from their common start to the later
-/// finish.
+/// finish. Each thread is pinned to its own CPU: left to the scheduler, the two sometimes share
+/// a core, where the lock word never bounces between caches, and the figures moved by half
+/// from one run to the next.
 fn read_mostly<L: Lock>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
     let lock = L::new();
     g.bench_function(name, |b| {
@@ -92,6 +94,7 @@ fn read_mostly<L: Lock>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
                 for t in 0..2u64 {
                     let (lock, start) = (&lock, &start);
                     s.spawn(move || {
+                        common::pin_to_cpu(t as usize);
                         start.wait();
                         for i in 0..per_thread {
                             // The threads' writes fall at different offsets in their sequence.

@@ -130,10 +130,18 @@
 //! Measured with `cargo bench -p netns-bench --bench rwsem -- rwsem_read_mostly` (two threads,
 //! 1% writes) on the idle 2-core machine: with only the first spin (then 100 for writers and
 //! readers alike, readers stopping at a queued waiter) every write parked the writer and then
-//! the reader behind it, and `rwsem` ran at 33 M ops/s against parking_lot's 95 M; with the
-//! three spins above it ran at 61-76 M ops/s against parking_lot's 64-96 M and std's 52-75 M
-//! in the same runs. 400 and 1000 iterations measured no better than 200.
-//! TODO(#4): re-measure on a quiet machine with more cores before tuning further.
+//! the reader behind it, and `rwsem` ran at 33 M ops/s against parking_lot's 95 M (threads left
+//! to the scheduler). With the three spins above, and the two threads pinned to distinct
+//! cores, it runs at 43-51 M ops/s against parking_lot's 52-58 M and std's 45-62 M in the same
+//! runs (0.74-0.87x parking_lot). 400 and 1000 iterations measured no better than 200, and
+//! handing the lock straight to a spinning front writer (sparing it a second trip through the
+//! queue lock) measured no better either.
+//!
+//! TODO(#4): the remaining gap is the write path: a writer meeting readers takes the queue
+//! lock to queue and the last reader takes it again to wake the writer, where parking_lot's
+//! writer sets one bit in its word and waits for the readers to drain. A "writer pending" bit
+//! that blocks new readers without queueing would close it, but it changes the protocol and
+//! needs its own loom models; re-measure on a machine with more cores as well.
 //!
 //! # Costs
 //!
