@@ -119,7 +119,7 @@ impl Shared {
         for survivor in self.net_namespace_list.iter(&guard) {
             // SAFETY: net.rs invariant 3.
             let survivor = unsafe { survivor.get() };
-            if survivor.has_nsids() {
+            if survivor.has_nsids(&guard) {
                 let dying = dying.get_or_insert_with(|| {
                     batch
                         .iter()

@@ -76,11 +76,15 @@
 //! - Throughput (no ops, one creating thread, cleanup included, 2-core machine): several hundred
 //!   thousand create+destroy cycles per second; the `netns-bench` crate measures it.
 //! - [`NetNs::net_generic`]: one RCU dereference and one load under a read guard.
+//! - nsids: [`NetNs::peernet2id`] and [`NetNs::get_net_ns_by_id`] take no lock, only a read
+//!   section of the registry's domain (`peernet2id` scans the table, like the kernel's
+//!   `idr_for_each`). [`NetNs::peernet2id_alloc`] takes the namespace's `nsid_lock`, copies its
+//!   table (a few entries) and frees the old copy after a grace period; a namespace that never
+//!   numbers a peer allocates no table.
 //!
 //! # Limitations
 //!
 //! - One euid: ucounts are per user namespace, not per (user namespace, uid).
-//! - nsid tables are mutex-protected maps (the kernel reads its IDR under RCU).
 //! - Per-net private data needs `Default` (the kernel zero-fills it) and is freed after a grace
 //!   period rather than immediately, because readers may hold passive references.
 //!
@@ -104,6 +108,7 @@ pub mod hooks;
 #[cfg(feature = "model")]
 pub mod model;
 mod net;
+mod nsid;
 mod ops;
 mod pernet;
 mod registry;

@@ -30,7 +30,7 @@
 //! `Release` before the setup path drops its reference and read with `Acquire` after the final
 //! decrement, so the last holder sees how setup ended.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::HashSet;
 use std::fmt;
 use std::ops::Deref;
 use std::ptr::NonNull;
@@ -41,6 +41,7 @@ use rcu::{Domain, ListEntry, RcuCell, ReadGuard};
 
 use crate::generic::{GenericArray, GenericBox, box_key};
 use crate::llist::LListNode;
+use crate::nsid::Nsids;
 use crate::refcount::ActiveCount;
 use crate::registry::Shared;
 use crate::user_ns::{UcountCharge, UserNamespace};
@@ -95,8 +96,9 @@ pub struct NetNs {
     /// `net->gen`: the private-data slots (see [`crate::generic`]), allocated by the first
     /// `net_assign_generic`, so namespaces of a registry without private data cost nothing here.
     generic: OnceLock<RcuCell<GenericArray>>,
-    /// `net->netns_ids` under `nsid_lock`: ids this namespace gave its peers.
-    nsids: Mutex<NsidTable>,
+    /// `net->netns_ids` and `net->nsid_lock`: ids this namespace gave its peers, read under
+    /// RCU (see [`crate::nsid`]).
+    nsids: Nsids,
     /// What `cleanup_net` releases (invariant 4).
     teardown: Mutex<Teardown>,
     /// `net->cleanup_list`: the link of the lock-free cleanup list.
@@ -112,36 +114,6 @@ pub(crate) struct Teardown {
     pub(crate) list_entry: Option<ListEntry<NetPtr>>,
     /// The `max_net_namespaces` charge (`net->ucounts`).
     pub(crate) ucounts: Option<UcountCharge>,
-}
-
-/// The ids a namespace assigned to its peers (`netns_ids`). Peers are held weakly: the table never
-/// keeps a namespace alive, and a stale entry can never alias a new namespace at the same address.
-///
-/// TODO(#5): the kernel reads its IDR under RCU and only writers take `nsid_lock`; here lookups
-/// take the mutex too, and `peernet2id` is a linear scan like `idr_for_each`.
-#[derive(Default)]
-struct NsidTable {
-    peers: BTreeMap<i32, Weak<NetNs>>,
-}
-
-impl NsidTable {
-    fn find(&self, peer: *const NetNs) -> Option<i32> {
-        self.peers
-            .iter()
-            .find(|(_, weak)| weak.as_ptr() == peer)
-            .map(|(id, _)| *id)
-    }
-
-    fn lowest_free(&self) -> i32 {
-        let mut id = 0;
-        for used in self.peers.keys() {
-            if *used != id {
-                break;
-            }
-            id += 1;
-        }
-        id
-    }
 }
 
 // SAFETY: `cleanup_link` is a dedicated field that only the cleanup list stores to.
@@ -163,11 +135,13 @@ impl fmt::Debug for NetNs {
 
 impl NetNs {
     /// `net_alloc` + `preinit_net`: a namespace in setup state holding one active reference.
+    /// `domain` is the registry's RCU domain.
     pub(crate) fn alloc(
         shared: Option<Arc<Shared>>,
         registry_id: u64,
         user_ns: UserNamespace,
         is_init: bool,
+        domain: &Domain,
     ) -> Arc<NetNs> {
         Arc::new(NetNs {
             count: ActiveCount::new(1),
@@ -177,7 +151,7 @@ impl NetNs {
             state: AtomicU8::new(NET_SETUP),
             user_ns,
             generic: OnceLock::new(),
-            nsids: Mutex::new(NsidTable::default()),
+            nsids: Nsids::new(domain),
             teardown: Mutex::new(Teardown::default()),
             cleanup_link: sync::AtomicPtr::new(std::ptr::null_mut()),
             shared,
@@ -257,7 +231,8 @@ impl NetNs {
 
     /// `peernet2id_alloc`: the id this namespace uses for `peer`, allocating the lowest free one
     /// if needed. `None` if this namespace or `peer` is dying (an id is never given to a dying
-    /// peer), or if `peer` belongs to another registry.
+    /// peer), or if `peer` belongs to another registry. It takes `nsid_lock`; the lookups
+    /// ([`peernet2id`](Self::peernet2id), [`get_net_ns_by_id`](Self::get_net_ns_by_id)) do not.
     ///
     /// ```
     /// use netns_core::{CLONE_NEWNET, Registry};
@@ -274,61 +249,44 @@ impl NetNs {
         if !self.check_net() || peer.registry_id != self.registry_id {
             return None;
         }
-        let mut table = sync::lock_std(&self.nsids);
-        if let Some(id) = table.find(peer) {
-            return Some(id);
-        }
-        // The peer may have been found through a list walk racing with its cleanup: take a
-        // reference so that `cleanup_net`'s `unhash_nsid`, which runs after the count reached
-        // zero and takes this lock, cannot miss the id we are about to add.
-        let peer_ref = peer.maybe_get_net()?;
-        let id = table.lowest_free();
-        table.peers.insert(id, Net::downgrade_weak(&peer_ref));
-        drop(table);
-        // Dropped outside `nsid_lock`: this may be the last reference.
-        drop(peer_ref);
-        Some(id)
+        self.nsids.alloc(peer)
     }
 
-    /// `peernet2id`: the id this namespace gave `peer`, if any.
+    /// `peernet2id`: the id this namespace gave `peer`, if any. Looks the table up under a read
+    /// section of the registry's RCU domain, without a lock.
     pub fn peernet2id(&self, peer: &NetNs) -> Option<i32> {
-        sync::lock_std(&self.nsids).find(peer)
+        self.nsids.find(peer)
     }
 
     /// `get_net_ns_by_id`: an active reference to the peer with id `id`; never a dying namespace.
+    /// Looks the table up under a read section of the registry's RCU domain, without a lock.
     pub fn get_net_ns_by_id(&self, id: i32) -> Option<Net> {
         if id < 0 {
             return None;
         }
-        let peer = sync::lock_std(&self.nsids).peers.get(&id)?.upgrade()?;
+        // The table holds the peer weakly: the allocation may outlive the namespace, and the
+        // namespace may be dying. Both checks run outside the read section, so that dropping
+        // the upgraded `Arc` never runs under it.
+        let peer = self.nsids.peer(id)?.upgrade()?;
         peer.maybe_get_net()
     }
 
     /// `unhash_nsid`, survivor side: forgets the ids given to the namespaces at the addresses in
     /// `dying`.
     pub(crate) fn remove_nsids_of(&self, dying: &HashSet<usize>) {
-        let mut table = sync::lock_std(&self.nsids);
-        if !table.peers.is_empty() {
-            table
-                .peers
-                .retain(|_, weak| !dying.contains(&(weak.as_ptr() as usize)));
-        }
+        self.nsids.remove_peers(dying);
     }
 
     /// Whether this namespace gave any nsid (a snapshot; only `cleanup_net` relies on it, and
-    /// ids for a dying peer cannot be added once its count is zero).
-    pub(crate) fn has_nsids(&self) -> bool {
-        !sync::lock_std(&self.nsids).peers.is_empty()
+    /// ids for a dying peer cannot be added once its count is zero). `guard` must belong to the
+    /// registry's RCU domain.
+    pub(crate) fn has_nsids(&self, guard: &ReadGuard<'_>) -> bool {
+        !self.nsids.is_empty(guard)
     }
 
     /// `idr_destroy(&net->netns_ids)`: forgets every id this namespace gave.
     pub(crate) fn destroy_nsids(&self) {
-        let mut table = sync::lock_std(&self.nsids);
-        if !table.peers.is_empty() {
-            let peers = std::mem::take(&mut table.peers);
-            drop(table);
-            drop(peers);
-        }
+        self.nsids.destroy();
     }
 
     pub(crate) fn registry_id(&self) -> u64 {
@@ -477,7 +435,7 @@ impl Net {
         }
     }
 
-    fn downgrade_weak(this: &Net) -> Weak<NetNs> {
+    pub(crate) fn downgrade_weak(this: &Net) -> Weak<NetNs> {
         Arc::downgrade(&this.arc())
     }
 }
