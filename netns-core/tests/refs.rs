@@ -2,10 +2,11 @@
 
 mod common;
 
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicI32, AtomicUsize, Ordering};
+use std::sync::{Arc, Barrier};
 
 use common::{Kind, Log, Rec, manual_registry, new_net};
-use netns_core::{CLONE_NEWNET, Net, NetError, Registry};
+use netns_core::{CLONE_NEWNET, CleanupMode, Net, NetError, Registry};
 
 #[test]
 fn copy_net_ns_without_clone_newnet_returns_another_reference() {
@@ -88,6 +89,147 @@ fn get_net_ns_by_id_never_returns_a_dying_net() {
     let newcomer = new_net(&registry);
     assert_eq!(init_net.peernet2id_alloc(&newcomer), Some(1));
     assert_eq!(init_net.peernet2id_alloc(&peers[1]), Some(2));
+}
+
+/// Lookups take no lock and race with writers: two threads number disjoint halves of the same
+/// peers on every owner (so their copy-on-write updates of one table interleave), then a cleanup
+/// batch removes half the peers. Readers on other threads check that an id, once returned to a
+/// writer, is always found, that every id they see maps back to its peer, and that an id of a
+/// dead peer never yields it.
+#[test]
+fn nsid_lookups_race_with_writers() {
+    const OWNERS: usize = 128;
+    const PEERS: usize = 16;
+    const READERS: usize = 2;
+    let registry = Registry::builder()
+        .cleanup_mode(CleanupMode::Manual)
+        .build();
+    let owners: Vec<Net> = (0..OWNERS).map(|_| new_net(&registry)).collect();
+    // Peer `i` is `halves[i % 2][i / 2]`; writer `w` numbers the peers of half `w`.
+    let [evens, odds]: [Vec<Net>; 2] =
+        std::array::from_fn(|_| (0..PEERS / 2).map(|_| new_net(&registry)).collect());
+    // The id each writer got back, per owner and peer; -1 until then.
+    let given: Vec<Vec<AtomicI32>> = (0..OWNERS)
+        .map(|_| (0..PEERS).map(|_| AtomicI32::new(-1)).collect())
+        .collect();
+
+    let writers_done = AtomicUsize::new(0);
+    let start = Barrier::new(2 + READERS);
+    // The writers move from one owner to the next together, so they always write the same table.
+    let step = Barrier::new(2);
+    std::thread::scope(|s| {
+        for (w, half) in [&evens, &odds].into_iter().enumerate() {
+            let (owners, given, writers_done) = (&owners, &given, &writers_done);
+            let (start, step) = (&start, &step);
+            s.spawn(move || {
+                start.wait();
+                for (o, owner) in owners.iter().enumerate() {
+                    step.wait();
+                    for (k, peer) in half.iter().enumerate() {
+                        let id = owner.peernet2id_alloc(peer).expect("live peer");
+                        given[o][2 * k + w].store(id, Ordering::Release);
+                    }
+                }
+                writers_done.fetch_add(1, Ordering::Release);
+            });
+        }
+        for _ in 0..READERS {
+            s.spawn(|| {
+                let halves = [&evens[..], &odds[..]];
+                start.wait();
+                loop {
+                    let last = writers_done.load(Ordering::Acquire) == 2;
+                    for (o, owner) in owners.iter().enumerate() {
+                        for i in 0..PEERS {
+                            let net = &halves[i % 2][i / 2];
+                            let known = given[o][i].load(Ordering::Acquire);
+                            let seen = owner.peernet2id(net);
+                            if known >= 0 {
+                                assert_eq!(seen, Some(known), "owner {o}, peer {i}: id lost");
+                            }
+                            if let Some(id) = seen {
+                                let found = owner.get_net_ns_by_id(id).expect("live peer");
+                                assert!(
+                                    Net::ptr_eq(&found, net),
+                                    "owner {o}: id {id} maps elsewhere"
+                                );
+                            }
+                        }
+                    }
+                    if last {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    for (o, owner) in owners.iter().enumerate() {
+        let ids: Vec<i32> = given[o]
+            .iter()
+            .map(|id| id.load(Ordering::Relaxed))
+            .collect();
+        for (i, id) in ids.iter().enumerate() {
+            let net = [&evens, &odds][i % 2].get(i / 2).expect("a peer");
+            assert_eq!(owner.peernet2id(net), Some(*id), "owner {o}, peer {i}");
+        }
+        let mut sorted = ids;
+        sorted.sort_unstable();
+        assert_eq!(
+            sorted,
+            (0..PEERS as i32).collect::<Vec<_>>(),
+            "owner {o}: lowest free ids"
+        );
+    }
+
+    // The odd peers die and one cleanup batch removes their ids from every owner while readers
+    // look up the even ones.
+    let odds_dropped = AtomicBool::new(false);
+    let cleaned = AtomicBool::new(false);
+    let start = Barrier::new(1 + READERS);
+    std::thread::scope(|s| {
+        for _ in 0..READERS {
+            s.spawn(|| {
+                start.wait();
+                loop {
+                    let last = cleaned.load(Ordering::Acquire);
+                    let dead = odds_dropped.load(Ordering::Acquire);
+                    for (o, owner) in owners.iter().enumerate() {
+                        for (k, net) in evens.iter().enumerate() {
+                            let id = given[o][2 * k].load(Ordering::Relaxed);
+                            assert_eq!(owner.peernet2id(net), Some(id), "owner {o}: id lost");
+                            let found = owner.get_net_ns_by_id(id).expect("live peer");
+                            assert!(
+                                Net::ptr_eq(&found, net),
+                                "owner {o}: id {id} maps elsewhere"
+                            );
+                        }
+                        if dead {
+                            for k in 0..PEERS / 2 {
+                                let id = given[o][2 * k + 1].load(Ordering::Relaxed);
+                                assert!(owner.get_net_ns_by_id(id).is_none(), "dead peer found");
+                            }
+                        }
+                    }
+                    if last {
+                        break;
+                    }
+                }
+            });
+        }
+        start.wait();
+        drop(odds);
+        odds_dropped.store(true, Ordering::Release);
+        assert_eq!(registry.cleanup_net(), PEERS / 2);
+        cleaned.store(true, Ordering::Release);
+    });
+    // The freed ids are reused lowest-first.
+    let newcomer = new_net(&registry);
+    for (o, owner) in owners.iter().enumerate() {
+        let lowest_odd = (0..PEERS / 2)
+            .map(|k| given[o][2 * k + 1].load(Ordering::Relaxed))
+            .min();
+        assert_eq!(owner.peernet2id_alloc(&newcomer), lowest_odd);
+    }
 }
 
 #[test]
