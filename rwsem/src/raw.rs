@@ -31,6 +31,12 @@
 //!    in the same section.
 //! 7. Outside a section that holds `queue`, a writer at the front with the lock free has been
 //!    unparked since the lock became free and re-checks under `queue` before parking again.
+//! 8. [`WRITER_PENDING`] is set only by a writer in [`RawRwSem::write_slow`], with a CAS from
+//!    a word where readers hold the lock and `WRITER_LOCKED`, `HAS_WAITERS`, `HANDOFF` and
+//!    `WRITER_PENDING` are clear, so at most one writer is pending; only that writer clears
+//!    it, within a bounded number of checks: by taking the lock once the readers are gone, or
+//!    by giving up. A reader never queues because of `WRITER_PENDING` alone (it yields until
+//!    the bit clears), so invariant 6 holds without the pending writer in the queue.
 //!
 //! # Orderings
 //!
@@ -71,8 +77,12 @@ pub(crate) const HAS_WAITERS: usize = WRITER_LOCKED << 1;
 /// Bit 2: the front writer is owed the lock (invariant 3); nobody may take it except by a
 /// grant to that writer.
 pub(crate) const HANDOFF: usize = HAS_WAITERS << 1;
-/// The count of read holders is kept in units of `ONE_READER` (bits 3 and up).
-pub(crate) const ONE_READER: usize = HANDOFF << 1;
+/// Bit 3: a writer that found the lock held by readers, with nobody queued, waits for them to
+/// leave without queueing (invariant 8). Blocks the fast paths of new readers, as a queued
+/// writer would, at the cost of one word update instead of two trips through the queue lock.
+pub(crate) const WRITER_PENDING: usize = HANDOFF << 1;
+/// The count of read holders is kept in units of `ONE_READER` (bits 4 and up).
+pub(crate) const ONE_READER: usize = WRITER_PENDING << 1;
 /// The flag bits below the reader count.
 pub(crate) const FLAG_MASK: usize = ONE_READER - 1;
 /// The top bit is never set by a legitimate reader count: reaching it means about 2^60
@@ -81,13 +91,25 @@ pub(crate) const READER_OVERFLOW: usize = 1 << (usize::BITS - 1);
 /// The bits that hold the reader count.
 pub(crate) const READER_MASK: usize = !FLAG_MASK;
 /// A reader may take the fast path only when none of these is set.
-pub(crate) const READ_FAIL_MASK: usize = WRITER_LOCKED | HAS_WAITERS | HANDOFF | READER_OVERFLOW;
+pub(crate) const READ_FAIL_MASK: usize =
+    WRITER_LOCKED | HAS_WAITERS | HANDOFF | WRITER_PENDING | READER_OVERFLOW;
+/// What makes a blocked reader queue rather than wait for a pending writer (invariant 8).
+pub(crate) const READ_QUEUE_MASK: usize = WRITER_LOCKED | HAS_WAITERS | HANDOFF;
 /// A writer may take the lock (fast path or steal) only when none of these is set.
-pub(crate) const WRITE_STEAL_FAIL_MASK: usize = WRITER_LOCKED | READER_MASK | HANDOFF;
+pub(crate) const WRITE_STEAL_FAIL_MASK: usize =
+    WRITER_LOCKED | READER_MASK | HANDOFF | WRITER_PENDING;
 
 static_assertions::const_assert_eq!(WRITER_LOCKED & HAS_WAITERS, 0);
 static_assertions::const_assert_eq!((WRITER_LOCKED | HAS_WAITERS) & HANDOFF, 0);
-static_assertions::const_assert_eq!(FLAG_MASK, WRITER_LOCKED | HAS_WAITERS | HANDOFF);
+static_assertions::const_assert_eq!((WRITER_LOCKED | HAS_WAITERS | HANDOFF) & WRITER_PENDING, 0);
+static_assertions::const_assert_eq!(
+    FLAG_MASK,
+    WRITER_LOCKED | HAS_WAITERS | HANDOFF | WRITER_PENDING
+);
+static_assertions::const_assert_eq!(
+    READ_QUEUE_MASK | WRITER_PENDING | READER_OVERFLOW,
+    READ_FAIL_MASK
+);
 static_assertions::const_assert_eq!(FLAG_MASK & READER_MASK, 0);
 static_assertions::const_assert_eq!(FLAG_MASK | READER_MASK, usize::MAX);
 static_assertions::const_assert!(READER_OVERFLOW & READER_MASK == READER_OVERFLOW);
@@ -107,6 +129,9 @@ pub(crate) const WRITE_SPINS: u32 = if cfg!(loom) { 0 } else { 100 };
 pub(crate) const READ_SPINS: u32 = if cfg!(loom) { 0 } else { 200 };
 /// Checks a queued waiter makes for its grant before it parks. See the crate docs ("Spinning").
 pub(crate) const QUEUED_SPINS: u32 = if cfg!(loom) { 0 } else { 200 };
+/// Checks a pending writer makes for the readers to leave before it gives up and queues
+/// (invariant 8). Under loom, two, so the models explore both outcomes.
+pub(crate) const PENDING_SPINS: u32 = if cfg!(loom) { 2 } else { 400 };
 
 // ---------------------------------------------------------------------------------------------
 // Waits.
@@ -173,16 +198,18 @@ pub(crate) struct RawRwSem {
     /// The lock word.
     ///
     /// ```text
-    ///  usize::BITS-1     3   2         1             0
-    /// +-----------------+---+---------+-------------+---------------+
-    /// | reader count (in units of ONE_READER) | HANDOFF | HAS_WAITERS | WRITER_LOCKED |
-    /// +-----------------+---+---------+-------------+---------------+
+    ///  usize::BITS-1 ... 4         3               2         1             0
+    /// +--------------------+----------------+---------+-------------+---------------+
+    /// | reader count       | WRITER_PENDING | HANDOFF | HAS_WAITERS | WRITER_LOCKED |
+    /// +--------------------+----------------+---------+-------------+---------------+
     /// ```
     ///
     /// - `WRITER_LOCKED` (bit 0): a writer holds the lock; the reader count is then zero.
     /// - `HAS_WAITERS` (bit 1): the queue is non-empty (invariant 2). Fast paths fail.
     /// - `HANDOFF` (bit 2): the front writer is owed the lock (invariant 3). Steals fail.
-    /// - bits 3 and up: the number of read holders times `ONE_READER`. The top bit
+    /// - `WRITER_PENDING` (bit 3): a writer waits, unqueued, for the readers to leave
+    ///   (invariant 8). Fast paths and steals fail.
+    /// - bits 4 and up: the number of read holders times `ONE_READER`. The top bit
     ///   (`READER_OVERFLOW`) is a guard: reaching it panics rather than wrapping.
     ///
     /// Value `0` is an unlocked semaphore with nobody waiting.
@@ -288,6 +315,11 @@ impl RawRwSem {
         self.snapshot() & HANDOFF != 0
     }
 
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn is_writer_pending(&self) -> bool {
+        self.snapshot() & WRITER_PENDING != 0
+    }
+
     /// How many writers were ever queued and dequeued (takes the queue lock).
     #[cfg(all(test, not(loom)))]
     pub(crate) fn writer_counts(&self) -> (u64, u64) {
@@ -363,6 +395,22 @@ impl RawRwSem {
 
     #[cold]
     fn read_slow(&self, wait: WaitSpec) -> Result<(), Abort> {
+        loop {
+            if let Some(done) = self.read_slow_once(&wait) {
+                return done;
+            }
+            // Only a pending writer held us back; it clears the bit within its bounded wait
+            // (invariant 8). Yield rather than spin in case it was preempted meanwhile, and
+            // give up here if the wait has been aborted.
+            if let Some(reason) = wait.abort_reason() {
+                return Err(reason);
+            }
+            sync::yield_now();
+        }
+    }
+
+    /// One round of the read slow path: `None` when only a pending writer blocks the reader.
+    fn read_slow_once(&self, wait: &WaitSpec) -> Option<Result<(), Abort>> {
         // Bounded spinning while a writer holds the lock or others are queued.
         let mut spins = 0;
         loop {
@@ -378,20 +426,24 @@ impl RawRwSem {
                     .compare_exchange_weak(c, c + ONE_READER, Acquire, Relaxed)
                     .is_ok()
                 {
-                    return Ok(());
+                    return Some(Ok(()));
                 }
                 continue;
             }
             // Queued waiters do not stop the spin: the reader waits for them to be served
             // (it takes the lock only through the fast-path condition, so never past them).
             if spins >= READ_SPINS {
+                if c & READ_QUEUE_MASK == 0 {
+                    // Only a pending writer holds us back (invariant 8): no queueing.
+                    return None;
+                }
                 break;
             }
             spins += 1;
             sync::spin_hint();
         }
         if let Some(reason) = wait.abort_reason() {
-            return Err(reason);
+            return Some(Err(reason));
         }
 
         let node = pin!(Waiter::new(Kind::Read));
@@ -404,9 +456,14 @@ impl RawRwSem {
                 .count
                 .compare_exchange_weak(c, c + ONE_READER, Acquire, Relaxed)
             {
-                Ok(_) => return Ok(()),
+                Ok(_) => return Some(Ok(())),
                 Err(actual) => c = actual,
             }
+        }
+        if c & READ_QUEUE_MASK == 0 {
+            // Only a pending writer blocks us: it is not queued, so we must not queue either
+            // (invariant 8).
+            return None;
         }
         if misuse::holds(self.key()) {
             drop(q);
@@ -416,7 +473,7 @@ impl RawRwSem {
             );
         }
         self.enqueue_locked(&mut q, node);
-        self.wait_queued(q, node, &wait)
+        Some(self.wait_queued(q, node, wait))
     }
 
     #[cold]
@@ -443,6 +500,9 @@ impl RawRwSem {
             spins += 1;
             sync::spin_hint();
         }
+        if self.pending_write() {
+            return Ok(());
+        }
         if let Some(reason) = wait.abort_reason() {
             return Err(reason);
         }
@@ -455,6 +515,53 @@ impl RawRwSem {
         }
         self.enqueue_locked(&mut q, node);
         self.wait_queued(q, node, &wait)
+    }
+
+    /// The pending-writer path (invariant 8): when readers hold the lock and nobody is queued,
+    /// sets [`WRITER_PENDING`] so that no new reader gets in, and takes the lock as soon as the
+    /// readers are gone. Gives up after [`PENDING_SPINS`] checks (or at once if the word does
+    /// not qualify), leaving the word as if it never came, and the caller queues.
+    fn pending_write(&self) -> bool {
+        let mut c = self.count.load(Relaxed);
+        loop {
+            if c & (WRITER_LOCKED | HAS_WAITERS | HANDOFF | WRITER_PENDING) != 0
+                || c & READER_MASK == 0
+            {
+                return false;
+            }
+            // Relaxed: the bit guards no data; the Acquire that matters is taking the lock.
+            match self
+                .count
+                .compare_exchange_weak(c, c | WRITER_PENDING, Relaxed, Relaxed)
+            {
+                Ok(_) => break,
+                Err(actual) => c = actual,
+            }
+        }
+        let mut fail_mask = WRITER_LOCKED | READER_MASK | HANDOFF;
+        if self.bug(crate::loom_bugs::PENDING_IGNORES_READERS) {
+            fail_mask &= !READER_MASK;
+        }
+        for _ in 0..PENDING_SPINS {
+            let c = self.count.load(Relaxed);
+            // A queued front writer may take the lock first (invariant 7 lets it), and a
+            // hand-off it claims wins over us; either way we wait for it, then give up.
+            if c & fail_mask == 0 {
+                // Acquire: pairs with the Release `fetch_sub` of the last reader to leave.
+                if self
+                    .count
+                    .compare_exchange(c, (c | WRITER_LOCKED) & !WRITER_PENDING, Acquire, Relaxed)
+                    .is_ok()
+                {
+                    return true;
+                }
+                continue;
+            }
+            sync::spin_hint();
+        }
+        // Relaxed: only our own flag changes; blocked readers re-check the word.
+        self.count.fetch_and(!WRITER_PENDING, Relaxed);
+        false
     }
 
     /// Takes the write lock if it is free and no hand-off is pending, even past waiters.
@@ -781,6 +888,7 @@ impl std::fmt::Debug for RawRwSem {
             .field("writer", &(c & WRITER_LOCKED != 0))
             .field("waiters", &(c & HAS_WAITERS != 0))
             .field("handoff", &(c & HANDOFF != 0))
+            .field("writer_pending", &(c & WRITER_PENDING != 0))
             .finish()
     }
 }

@@ -61,6 +61,14 @@ pub(crate) fn deadline_passed(deadline: Option<Instant>) -> bool {
     }
 }
 
+/// Gives the CPU to another thread (a loom yield under loom).
+pub(crate) fn yield_now() {
+    #[cfg(not(loom))]
+    std::thread::yield_now();
+    #[cfg(loom)]
+    loom::thread::yield_now();
+}
+
 /// A CPU hint inside a bounded spin; under loom a yield so the model makes progress.
 pub(crate) fn spin_hint() {
     #[cfg(not(loom))]

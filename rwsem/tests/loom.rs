@@ -170,6 +170,55 @@ fn loom_reader_vs_writer_broken_steal_ignores_readers() {
     reader_vs_writer(loom_bugs::STEAL_IGNORES_READERS);
 }
 
+// --- pending writer ------------------------------------------------------------------------
+
+/// A writer meets a reader with nobody queued, so it takes the pending path (invariant 8 of
+/// `raw`); a second reader arrives meanwhile and must neither get in past the writer's claim
+/// nor queue behind a writer that is not queued. Whether the writer takes the lock while
+/// pending or gives up and queues, everyone finishes, exclusion holds and the word ends clean.
+fn pending_writer(bug: u8) {
+    model(move || {
+        let s = Shared::new(bug);
+        let first = s.sem.read();
+        s.readers_in.fetch_add(1, SeqCst);
+        let w = {
+            let s = s.clone();
+            thread::spawn(move || {
+                let _g = s.sem.write();
+                s.write_section();
+            })
+        };
+        let r = {
+            let s = s.clone();
+            thread::spawn(move || {
+                let _g = s.sem.read();
+                s.read_section();
+            })
+        };
+        thread::yield_now();
+        s.check(s.writers_in.load(SeqCst) == 0);
+        s.readers_in.fetch_sub(1, SeqCst);
+        drop(first);
+        w.join().unwrap();
+        r.join().unwrap();
+        assert_eq!(s.writer_done.load(SeqCst), 1);
+        s.assert_clean();
+        // A pending claim left behind would turn every later reader away.
+        assert!(s.sem.try_read().is_some(), "writer-pending flag left set");
+    });
+}
+
+#[test]
+fn loom_pending_writer() {
+    pending_writer(loom_bugs::NONE);
+}
+
+#[test]
+#[should_panic(expected = "exclusion or ordering violated")]
+fn loom_pending_writer_broken_ignores_readers() {
+    pending_writer(loom_bugs::PENDING_IGNORES_READERS);
+}
+
 // --- writer preference ---------------------------------------------------------------------
 
 fn writer_preference(bug: u8) {

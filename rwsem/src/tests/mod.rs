@@ -64,6 +64,11 @@ fn assert_clean<T: ?Sized>(sem: &RwSem<T>) {
         "hand-off flag left: {:?}",
         sem.raw()
     );
+    assert!(
+        !sem.raw().is_writer_pending(),
+        "writer-pending flag left: {:?}",
+        sem.raw()
+    );
     assert_eq!(sem.raw().queue_len(), 0);
     assert!(sem.try_write().is_some(), "lock not takeable");
 }
