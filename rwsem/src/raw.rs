@@ -53,6 +53,10 @@
 //!   orders them against other queue-locked sections, and concurrent lock-free paths only use
 //!   them to decide whether to take the slow path, which re-checks under `queue`. They are
 //!   `Relaxed` except where they carry a release (noted at the site).
+//! - [`WRITER_PENDING`] is set and cleared by its writer without `queue` (invariant 8), with
+//!   `Relaxed` updates: it guards no data, it only turns fast paths away. The pending writer
+//!   takes the lock with an `Acquire` CAS that pairs with the `Release` `fetch_sub` of the last
+//!   reader to leave, like any other acquisition.
 
 use std::pin::pin;
 use std::sync::PoisonError;
