@@ -7,9 +7,11 @@
 //! how the read side scales).
 
 use std::hint::black_box;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
-use std::time::{Duration, Instant};
+use std::time::Duration;
+#[cfg(feature = "liburcu")]
+use std::time::Instant;
 
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -107,28 +109,6 @@ fn rcu_call_barrier(c: &mut Criterion) {
 /// `rcu`, 1.09x for crossbeam-epoch).
 const UPDATE_EVERY: u64 = 1000;
 
-/// Runs `iters` operations split over `threads` threads, each op calling `op(thread, i)`; the
-/// time runs from the threads' common start to the last one's finish.
-fn split_over_threads(threads: u64, iters: u64, op: impl Fn(u64, u64) + Sync) -> Duration {
-    let start = Barrier::new(threads as usize + 1);
-    let per_thread = iters.div_ceil(threads);
-    let mut began = Instant::now();
-    std::thread::scope(|s| {
-        for t in 0..threads {
-            let (op, start) = (&op, &start);
-            s.spawn(move || {
-                start.wait();
-                for i in 0..per_thread {
-                    op(t, i);
-                }
-            });
-        }
-        start.wait();
-        began = Instant::now();
-    });
-    began.elapsed()
-}
-
 /// A read-mostly workload on one and on two threads: 99.9% of operations read a shared value
 /// in a read section, 0.1% replace it and free the old one after a grace period. The two-thread
 /// figure over the one-thread figure is how well the read side scales across cores.
@@ -142,7 +122,7 @@ fn rcu_read_mostly(c: &mut Criterion) {
     for threads in [1u64, 2] {
         g.bench_function(format!("rcu/{threads}"), |b| {
             b.iter_custom(|iters| {
-                split_over_threads(threads, iters, |t, i| {
+                common::split_over_threads(threads, iters, |t, i| {
                     if i % UPDATE_EVERY == t * UPDATE_EVERY / 2 {
                         cell.replace(i);
                     } else {
@@ -154,7 +134,7 @@ fn rcu_read_mostly(c: &mut Criterion) {
         });
         g.bench_function(format!("crossbeam-epoch/{threads}"), |b| {
             b.iter_custom(|iters| {
-                split_over_threads(threads, iters, |t, i| {
+                common::split_over_threads(threads, iters, |t, i| {
                     let guard = crossbeam_epoch::pin();
                     if i % UPDATE_EVERY == t * UPDATE_EVERY / 2 {
                         let old = epoch_value.swap(

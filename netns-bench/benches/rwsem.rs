@@ -6,9 +6,8 @@
 //! sections back to back: the writer's wait behind a reader flood).
 
 use std::hint::black_box;
-use std::sync::Barrier;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
@@ -87,29 +86,14 @@ fn read_mostly<L: Lock>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
     let lock = L::new();
     g.bench_function(name, |b| {
         b.iter_custom(|iters| {
-            let start = Barrier::new(3);
-            let per_thread = iters.div_ceil(2);
-            let mut began = Instant::now();
-            std::thread::scope(|s| {
-                for t in 0..2u64 {
-                    let (lock, start) = (&lock, &start);
-                    s.spawn(move || {
-                        common::pin_to_cpu(t as usize);
-                        start.wait();
-                        for i in 0..per_thread {
-                            // The threads' writes fall at different offsets in their sequence.
-                            if i % WRITE_EVERY == t * WRITE_EVERY / 2 {
-                                lock.write_add(1);
-                            } else {
-                                black_box(lock.read_value());
-                            }
-                        }
-                    });
+            common::split_over_threads(2, iters, |t, i| {
+                // The threads' writes fall at different offsets in their sequence.
+                if i % WRITE_EVERY == t * WRITE_EVERY / 2 {
+                    lock.write_add(1);
+                } else {
+                    black_box(lock.read_value());
                 }
-                start.wait();
-                began = Instant::now();
-            });
-            began.elapsed()
+            })
         })
     });
 }

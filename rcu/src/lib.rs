@@ -117,8 +117,9 @@
 //!   at 2.72 and 3.13 ns (0.66x) and liburcu-memb's inline read side at 1.99 and 2.36 ns
 //!   (0.88-0.90x). Nested sections cost less. Read-mostly workloads scale with cores, since
 //!   readers write only their own line: with 0.1% of operations replacing an [`RcuCell`]'s
-//!   value, two threads made 514 M operations/s against one thread's 212 M (crossbeam-epoch:
-//!   356 M and 284 M).
+//!   value (`rcu_read_mostly`), two threads pinned to distinct cores made 357-413 M
+//!   operations/s against one thread's 235-304 M (1.36-1.52x), where crossbeam-epoch went
+//!   from 301-339 M on one thread to 266-267 M on two.
 //! * **Fence fallback** (kernel without membarrier, or [`DomainBuilder::force_fence_fallback`]):
 //!   one `fence(SeqCst)` on lock and two on unlock, about 7 ns.
 //! * **Owned sections** ([`Domain::read_owned`]): two atomic read-modify-writes and three fences.
