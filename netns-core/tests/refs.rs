@@ -96,6 +96,17 @@ fn get_net_ns_by_id_never_returns_a_dying_net() {
 /// batch removes half the peers. Readers on other threads check that an id, once returned to a
 /// writer, is always found, that every id they see maps back to its peer, and that an id of a
 /// dead peer never yields it.
+/// Raises its flag if the thread that owns it unwinds, so that the test's other threads stop.
+struct FailOnPanic<'a>(&'a AtomicBool);
+
+impl Drop for FailOnPanic<'_> {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.0.store(true, Ordering::Release);
+        }
+    }
+}
+
 #[test]
 fn nsid_lookups_race_with_writers() {
     const OWNERS: usize = 128;
@@ -114,17 +125,27 @@ fn nsid_lookups_race_with_writers() {
         .collect();
 
     let writers_done = AtomicUsize::new(0);
+    // Set by a thread that panics, so that the others stop instead of waiting for it for ever.
+    let failed = AtomicBool::new(false);
     let start = Barrier::new(2 + READERS);
-    // The writers move from one owner to the next together, so they always write the same table.
-    let step = Barrier::new(2);
+    // The writers move from one owner to the next together, so they always write the same
+    // table: each counts its arrival at an owner and waits for the other's.
+    let arrived = AtomicUsize::new(0);
     std::thread::scope(|s| {
         for (w, half) in [&evens, &odds].into_iter().enumerate() {
             let (owners, given, writers_done) = (&owners, &given, &writers_done);
-            let (start, step) = (&start, &step);
+            let (start, arrived, failed) = (&start, &arrived, &failed);
             s.spawn(move || {
+                let _flag = FailOnPanic(failed);
                 start.wait();
                 for (o, owner) in owners.iter().enumerate() {
-                    step.wait();
+                    arrived.fetch_add(1, Ordering::AcqRel);
+                    while arrived.load(Ordering::Acquire) < 2 * (o + 1) {
+                        if failed.load(Ordering::Acquire) {
+                            return;
+                        }
+                        std::thread::yield_now();
+                    }
                     for (k, peer) in half.iter().enumerate() {
                         let id = owner.peernet2id_alloc(peer).expect("live peer");
                         given[o][2 * k + w].store(id, Ordering::Release);
@@ -135,10 +156,12 @@ fn nsid_lookups_race_with_writers() {
         }
         for _ in 0..READERS {
             s.spawn(|| {
+                let _flag = FailOnPanic(&failed);
                 let halves = [&evens[..], &odds[..]];
                 start.wait();
                 loop {
-                    let last = writers_done.load(Ordering::Acquire) == 2;
+                    let last =
+                        writers_done.load(Ordering::Acquire) == 2 || failed.load(Ordering::Acquire);
                     for (o, owner) in owners.iter().enumerate() {
                         for i in 0..PEERS {
                             let net = &halves[i % 2][i / 2];
@@ -219,8 +242,10 @@ fn nsid_lookups_race_with_writers() {
         start.wait();
         drop(odds);
         odds_dropped.store(true, Ordering::Release);
-        assert_eq!(registry.cleanup_net(), PEERS / 2);
+        let dismantled = registry.cleanup_net();
+        // The readers stop first, so that a failed check below fails the test, not hangs it.
         cleaned.store(true, Ordering::Release);
+        assert_eq!(dismantled, PEERS / 2);
     });
     // The freed ids are reused lowest-first.
     let newcomer = new_net(&registry);
