@@ -105,6 +105,8 @@ pub struct NetNs {
     cleanup_link: sync::AtomicPtr<NetNs>,
     /// The registry, kept alive by every namespace but `init_net` (which the registry owns).
     shared: Option<Arc<Shared>>,
+    /// `init_net` only: the registry's RCU domain, which the others reach through `shared`.
+    init_domain: Option<Domain>,
 }
 
 /// The resources `cleanup_net` releases at the end of a batch.
@@ -135,23 +137,25 @@ impl fmt::Debug for NetNs {
 
 impl NetNs {
     /// `net_alloc` + `preinit_net`: a namespace in setup state holding one active reference.
-    /// `domain` is the registry's RCU domain.
+    /// `init_domain` is the registry's RCU domain for `init_net`, which has no `shared` to reach
+    /// it through, and `None` for the others.
     pub(crate) fn alloc(
         shared: Option<Arc<Shared>>,
         registry_id: u64,
         user_ns: UserNamespace,
-        is_init: bool,
-        domain: &Domain,
+        init_domain: Option<&Domain>,
     ) -> Arc<NetNs> {
+        debug_assert_eq!(shared.is_none(), init_domain.is_some());
         Arc::new(NetNs {
             count: ActiveCount::new(1),
             registry_id,
             cookie: next_net_cookie(),
-            is_init,
+            is_init: init_domain.is_some(),
+            init_domain: init_domain.cloned(),
             state: AtomicU8::new(NET_SETUP),
             user_ns,
             generic: OnceLock::new(),
-            nsids: Nsids::new(domain),
+            nsids: Nsids::new(),
             teardown: Mutex::new(Teardown::default()),
             cleanup_link: sync::AtomicPtr::new(std::ptr::null_mut()),
             shared,
@@ -249,7 +253,18 @@ impl NetNs {
         if !self.check_net() || peer.registry_id != self.registry_id {
             return None;
         }
-        self.nsids.alloc(peer)
+        self.nsids.alloc(self.registry_domain(), peer)
+    }
+
+    /// The registry's RCU domain: through the registry for every namespace but `init_net`,
+    /// which the registry owns and which keeps its own handle instead (a handle per namespace
+    /// would cost every creation and every release an update of the domain's shared count).
+    fn registry_domain(&self) -> &Domain {
+        match (&self.shared, &self.init_domain) {
+            (Some(shared), _) => &shared.domain,
+            (None, Some(domain)) => domain,
+            (None, None) => unreachable!("a namespace without a registry is init_net"),
+        }
     }
 
     /// `peernet2id`: the id this namespace gave `peer`, if any. Looks the table up under a read

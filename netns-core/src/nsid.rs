@@ -62,8 +62,6 @@ pub(crate) struct Nsids {
     /// `netns_ids`: the published table. Unset until the first id is given, so a namespace that
     /// never numbers a peer allocates nothing here.
     table: OnceLock<RcuCell<NsidTable>>,
-    /// The registry's RCU domain, which protects `table`.
-    domain: Domain,
 }
 
 /// One published version of a namespace's ids (immutable once published, invariant 2).
@@ -96,12 +94,12 @@ impl NsidTable {
 }
 
 impl Nsids {
-    /// An empty table protected by `domain`.
-    pub(crate) fn new(domain: &Domain) -> Self {
+    /// An empty table. The cell that will publish it, and with it the registry's domain, comes
+    /// with the first id, so that creating a namespace costs no reference to the domain.
+    pub(crate) fn new() -> Self {
         Self {
             lock: Mutex::new(()),
             table: OnceLock::new(),
-            domain: domain.clone(),
         }
     }
 
@@ -112,17 +110,17 @@ impl Nsids {
 
     /// `peernet2id` (`__peernet2id` under `rcu_read_lock`): the id given to `peer`, if any.
     pub(crate) fn find(&self, peer: &NetNs) -> Option<i32> {
-        self.table.get()?;
-        let guard = self.domain.read();
-        self.current(&guard)?.find(peer)
+        let cell = self.table.get()?;
+        let guard = cell.domain().read();
+        cell.read(&guard).find(peer)
     }
 
     /// `idr_find` under RCU: the peer numbered `id`, still held weakly. The caller checks that it
     /// is alive.
     pub(crate) fn peer(&self, id: i32) -> Option<Weak<NetNs>> {
-        self.table.get()?;
-        let guard = self.domain.read();
-        self.current(&guard)?.peers.get(&id).cloned()
+        let cell = self.table.get()?;
+        let guard = cell.domain().read();
+        cell.read(&guard).peers.get(&id).cloned()
     }
 
     /// Whether any id is given (a snapshot; see the module's "Orderings" for why `cleanup_net`
@@ -133,10 +131,10 @@ impl Nsids {
     }
 
     /// The writer half of `peernet2id_alloc`: the id of `peer`, allocating the lowest free one if
-    /// it has none. `None` if `peer` is dying and has no id yet.
-    pub(crate) fn alloc(&self, peer: &NetNs) -> Option<i32> {
+    /// it has none. `None` if `peer` is dying and has no id yet. `domain` is the registry's.
+    pub(crate) fn alloc(&self, domain: &Domain, peer: &NetNs) -> Option<i32> {
         let lock = sync::lock_std(&self.lock);
-        let guard = self.domain.read();
+        let guard = domain.read();
         let current = self.current(&guard);
         if let Some(id) = current.and_then(|table| table.find(peer)) {
             return Some(id);
@@ -148,7 +146,7 @@ impl Nsids {
         let mut next = current.cloned().unwrap_or_default();
         let id = next.lowest_free();
         next.peers.insert(id, Net::downgrade_weak(&peer_ref));
-        self.publish_locked(&lock, &guard, next);
+        self.publish_locked(&lock, &guard, domain, next);
         drop(guard);
         drop(lock);
         // Dropped outside `nsid_lock` and the read section: this may be the last reference, and
@@ -161,10 +159,11 @@ impl Nsids {
     /// `dying`.
     pub(crate) fn remove_peers(&self, dying: &HashSet<usize>) {
         let lock = sync::lock_std(&self.lock);
-        let guard = self.domain.read();
-        let Some(current) = self.current(&guard) else {
+        let Some(cell) = self.table.get() else {
             return;
         };
+        let guard = cell.domain().read();
+        let current = cell.read(&guard);
         let is_dying = |weak: &Weak<NetNs>| dying.contains(&(weak.as_ptr() as usize));
         if !current.peers.values().any(is_dying) {
             return;
@@ -175,25 +174,34 @@ impl Nsids {
             .filter(|(_, weak)| !is_dying(weak))
             .map(|(id, weak)| (*id, weak.clone()))
             .collect();
-        self.publish_locked(&lock, &guard, NsidTable { peers });
+        self.publish_locked(&lock, &guard, cell.domain(), NsidTable { peers });
     }
 
     /// `idr_destroy`: forgets every id.
     pub(crate) fn destroy(&self) {
         let lock = sync::lock_std(&self.lock);
-        let guard = self.domain.read();
+        let Some(cell) = self.table.get() else {
+            return;
+        };
+        let guard = cell.domain().read();
         if !self.is_empty(&guard) {
-            self.publish_locked(&lock, &guard, NsidTable::default());
+            self.publish_locked(&lock, &guard, cell.domain(), NsidTable::default());
         }
     }
 
     /// Publishes `next` in place of the current table, which is dropped after a grace period.
     /// The caller holds `nsid_lock` (invariant 1) and is inside a read section (invariant 5).
-    fn publish_locked(&self, _lock: &MutexGuard<'_, ()>, _guard: &ReadGuard<'_>, next: NsidTable) {
+    fn publish_locked(
+        &self,
+        _lock: &MutexGuard<'_, ()>,
+        _guard: &ReadGuard<'_>,
+        domain: &Domain,
+        next: NsidTable,
+    ) {
         match self.table.get() {
             Some(cell) => cell.replace(next),
             None => {
-                if self.table.set(RcuCell::new(&self.domain, next)).is_err() {
+                if self.table.set(RcuCell::new(domain, next)).is_err() {
                     unreachable!("only writers set the nsid table, under nsid_lock");
                 }
             }

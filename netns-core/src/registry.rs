@@ -243,13 +243,7 @@ impl Shared {
         }
         self.throttle(wait)?;
         let ucounts = user_ns.inc_net_namespaces()?;
-        let net = NetNs::alloc(
-            Some(Arc::clone(self)),
-            self.id,
-            user_ns.clone(),
-            false,
-            &self.domain,
-        );
+        let net = NetNs::alloc(Some(Arc::clone(self)), self.id, user_ns.clone(), None);
         net.teardown().ucounts = Some(ucounts);
         let result = match self.lock_for_setup(wait) {
             Ok(list) => self.setup_net(&net, &list),
@@ -443,7 +437,7 @@ impl RegistryBuilder {
         let init_user_ns = self
             .init_user_ns
             .unwrap_or_else(|| UserNamespace::new_root(usize::MAX));
-        let init_net = NetNs::alloc(None, id, init_user_ns.clone(), true, &domain);
+        let init_net = NetNs::alloc(None, id, init_user_ns.clone(), Some(&domain));
         let manual = self.cleanup_mode == CleanupMode::Manual;
         let shared = Arc::new(Shared {
             id,
