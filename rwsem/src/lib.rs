@@ -228,6 +228,8 @@ pub mod loom_bugs {
     pub const ABORT_IGNORES_GRANT: u8 = 6;
     /// A pending writer takes the lock without waiting for the readers to leave.
     pub const PENDING_IGNORES_READERS: u8 = 7;
+    /// A reader backing out of a failed fast path skips the wake-up check of a read release.
+    pub const BACK_OUT_SKIPS_WAKE: u8 = 8;
 }
 
 /// Inert stand-ins so the bug checks compile away outside loom.
@@ -240,6 +242,7 @@ pub(crate) mod loom_bugs {
     pub(crate) const ABORT_KEEPS_FLAGS: u8 = 5;
     pub(crate) const ABORT_IGNORES_GRANT: u8 = 6;
     pub(crate) const PENDING_IGNORES_READERS: u8 = 7;
+    pub(crate) const BACK_OUT_SKIPS_WAKE: u8 = 8;
 }
 
 #[cfg(all(test, not(loom)))]

@@ -37,6 +37,12 @@
 //!    it, within a bounded number of checks: by taking the lock once the readers are gone, or
 //!    by giving up. A reader never queues because of `WRITER_PENDING` alone (it yields until
 //!    the bit clears), so invariant 6 holds without the pending writer in the queue.
+//! 9. The reader count may include, for an instant, readers that do not hold the lock: a
+//!    reader's fast path adds [`ONE_READER`] before it looks at the word (as the kernel's
+//!    `rwsem_read_trylock` does) and, if the word had a [`READ_FAIL_MASK`] bit, removes it again
+//!    at once in [`RawRwSem::back_out_read`], even beside [`WRITER_LOCKED`]. Such a bias can
+//!    only make the lock look held: a writer waits a moment longer, a release that sees it wakes
+//!    nobody, and the backing-out reader then makes the wake-up check that release skipped.
 //!
 //! # Orderings
 //!
@@ -44,8 +50,8 @@
 //!   behalf of waiters) use `Acquire` (grants use `AcqRel`), pairing with the `Release` of the
 //!   release that made the lock available: `fetch_sub` of a reader, the CAS of a writer
 //!   unlock, or the `AcqRel` CAS of a slow release. Read-modify-writes of the word form a
-//!   release sequence, so flag updates in between (`fetch_or(HAS_WAITERS)`) do not break the
-//!   chain.
+//!   release sequence, so flag updates in between (`fetch_or(HAS_WAITERS)`) and readers'
+//!   biases coming and going (invariant 9, `Relaxed` when backed out) do not break the chain.
 //! - A granted waiter learns of its grant through its node's `state`: the granter stores
 //!   [`GRANTED`] with `Release` after its `AcqRel` CAS, and the waiter loads it with `Acquire`,
 //!   so the previous holder's writes happen before the waiter's critical section.
@@ -194,6 +200,17 @@ impl WaitSpec {
     }
 }
 
+/// What [`RawRwSem::pending_write`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pending {
+    /// It took the write lock.
+    Acquired,
+    /// It was pending but the readers stayed too long; the word is as before.
+    GaveUp,
+    /// The word did not call for a pending writer; nothing changed.
+    NotNeeded,
+}
+
 // ---------------------------------------------------------------------------------------------
 // The semaphore.
 
@@ -208,7 +225,8 @@ pub(crate) struct RawRwSem {
     /// +--------------------+----------------+---------+-------------+---------------+
     /// ```
     ///
-    /// - `WRITER_LOCKED` (bit 0): a writer holds the lock; the reader count is then zero.
+    /// - `WRITER_LOCKED` (bit 0): a writer holds the lock; the reader count is then zero but
+    ///   for readers backing out of a failed fast path (invariant 9).
     /// - `HAS_WAITERS` (bit 1): the queue is non-empty (invariant 2). Fast paths fail.
     /// - `HANDOFF` (bit 2): the front writer is owed the lock (invariant 3). Steals fail.
     /// - `WRITER_PENDING` (bit 3): a writer waits, unqueued, for the readers to leave
@@ -376,15 +394,15 @@ impl RawRwSem {
     /// `down_read` and its killable and timed forms.
     #[inline]
     pub(crate) fn read(&self, wait: impl FnOnce() -> WaitSpec) -> Result<(), Abort> {
-        let c = self.count.load(Relaxed);
-        if c & READ_FAIL_MASK == 0
-            && self
-                .count
-                .compare_exchange_weak(c, c + ONE_READER, Acquire, Relaxed)
-                .is_ok()
-        {
+        // Acquire: pairs with the Release of the previous holder's release. An unconditional
+        // add, as the kernel's `rwsem_read_trylock`: under contention between readers it never
+        // retries, where a load and a compare-and-swap would fetch the line twice and fail
+        // whenever another reader got in between.
+        let prev = self.count.fetch_add(ONE_READER, Acquire);
+        if prev & READ_FAIL_MASK == 0 {
             return Ok(());
         }
+        self.back_out_read();
         self.read_slow(wait())
     }
 
@@ -395,6 +413,23 @@ impl RawRwSem {
             return Ok(());
         }
         self.write_slow(wait())
+    }
+
+    /// Removes the reader bias a failed fast path added (invariant 9), with the check a read
+    /// release makes: if the bias hid the lock's release from the last reader or writer to
+    /// leave, the waiters are woken here instead.
+    #[cold]
+    fn back_out_read(&self) {
+        // Relaxed: the bias protected nothing. Being a read-modify-write, the subtraction
+        // continues the release sequence of whoever released the lock before it, so a later
+        // Acquire still synchronizes with that release.
+        let now = self.count.fetch_sub(ONE_READER, Relaxed) - ONE_READER;
+        if self.bug(crate::loom_bugs::BACK_OUT_SKIPS_WAKE) {
+            return;
+        }
+        if now & (READER_MASK | WRITER_LOCKED) == 0 && now & HAS_WAITERS != 0 {
+            self.unlock_read_slow();
+        }
     }
 
     #[cold]
@@ -489,23 +524,22 @@ impl RawRwSem {
             );
         }
         // Bounded spinning: take the lock as soon as it is free unless a hand-off is pending.
-        // This may take it past queued writers (lock stealing, bounded by the hand-off).
+        // This may take it past queued writers (lock stealing, bounded by the hand-off). A
+        // lock held by readers with nobody queued seldom looks free, since readers keep coming:
+        // become the pending writer instead, which holds new readers back.
         let mut spins = 0;
         loop {
             if self.try_steal_write() {
                 return Ok(());
             }
-            // Readers keep coming while nobody queues, so a lock held by readers seldom looks
-            // free: queue at once, which holds new readers back (writer preference), and spin
-            // for the lock there instead.
-            if spins >= WRITE_SPINS || self.count.load(Relaxed) & READER_MASK != 0 {
-                break;
+            match self.pending_write() {
+                Pending::Acquired => return Ok(()),
+                Pending::GaveUp => break,
+                Pending::NotNeeded if spins >= WRITE_SPINS => break,
+                Pending::NotNeeded => {}
             }
             spins += 1;
             sync::spin_hint();
-        }
-        if self.pending_write() {
-            return Ok(());
         }
         if let Some(reason) = wait.abort_reason() {
             return Err(reason);
@@ -523,15 +557,16 @@ impl RawRwSem {
 
     /// The pending-writer path (invariant 8): when readers hold the lock and nobody is queued,
     /// sets [`WRITER_PENDING`] so that no new reader gets in, and takes the lock as soon as the
-    /// readers are gone. Gives up after [`PENDING_SPINS`] checks (or at once if the word does
-    /// not qualify), leaving the word as if it never came, and the caller queues.
-    fn pending_write(&self) -> bool {
+    /// readers are gone. Gives up after [`PENDING_SPINS`] checks, leaving the word as if it
+    /// never came, and the caller queues; does nothing if the word does not qualify (a writer
+    /// holds the lock, someone is queued or already pending, or nobody holds it).
+    fn pending_write(&self) -> Pending {
         let mut c = self.count.load(Relaxed);
         loop {
             if c & (WRITER_LOCKED | HAS_WAITERS | HANDOFF | WRITER_PENDING) != 0
                 || c & READER_MASK == 0
             {
-                return false;
+                return Pending::NotNeeded;
             }
             // Relaxed: the bit guards no data; the Acquire that matters is taking the lock.
             match self
@@ -557,7 +592,7 @@ impl RawRwSem {
                     .compare_exchange(c, (c | WRITER_LOCKED) & !WRITER_PENDING, Acquire, Relaxed)
                     .is_ok()
                 {
-                    return true;
+                    return Pending::Acquired;
                 }
                 continue;
             }
@@ -565,7 +600,7 @@ impl RawRwSem {
         }
         // Relaxed: only our own flag changes; blocked readers re-check the word.
         self.count.fetch_and(!WRITER_PENDING, Relaxed);
-        false
+        Pending::GaveUp
     }
 
     /// Takes the write lock if it is free and no hand-off is pending, even past waiters.

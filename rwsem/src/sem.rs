@@ -263,7 +263,9 @@ impl<T: ?Sized> RwSem<T> {
         self.raw.has_waiters()
     }
 
-    /// The number of read locks currently held.
+    /// The number of read locks currently held: a snapshot, which may count for an instant a
+    /// reader that is backing out of an attempt that found a writer holding or waiting for
+    /// the lock (so may [`is_locked`](Self::is_locked)).
     pub fn reader_count(&self) -> usize {
         self.raw.reader_count()
     }

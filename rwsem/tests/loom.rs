@@ -355,6 +355,56 @@ fn loom_kill_racing_grant_broken_abort_ignores_grant() {
     kill_racing_grant(loom_bugs::ABORT_IGNORES_GRANT, true);
 }
 
+// --- a reader backing out -----------------------------------------------------------------
+
+/// A reader's fast path adds its bias before it looks at the word (invariant 9 of `raw`). Here
+/// it meets a queued writer and backs out; if the held read lock is released while the bias is
+/// still in the word, that release sees a reader left and wakes nobody, so backing out must
+/// wake the writer: this reader is already killed and leaves without queueing, so nobody else
+/// would. Either outcome of the read is allowed (the writer may have come and gone first).
+fn reader_backs_out(bug: u8) {
+    model(move || {
+        let s = Shared::new(bug);
+        let held = s.sem.read();
+        s.readers_in.fetch_add(1, SeqCst);
+        let w = {
+            let s = s.clone();
+            thread::spawn(move || {
+                let _g = s.sem.write();
+                s.write_section();
+            })
+        };
+        s.until_waiters();
+        let r = {
+            let s = s.clone();
+            thread::spawn(move || {
+                KillHandle::current().kill();
+                if let Ok(_g) = s.sem.read_killable() {
+                    s.read_section();
+                }
+                rwsem::clear_current_kill();
+            })
+        };
+        s.readers_in.fetch_sub(1, SeqCst);
+        drop(held);
+        w.join().unwrap();
+        r.join().unwrap();
+        assert_eq!(s.writer_done.load(SeqCst), 1);
+        s.assert_clean();
+    });
+}
+
+#[test]
+fn loom_reader_backs_out() {
+    reader_backs_out(loom_bugs::NONE);
+}
+
+#[test]
+#[should_panic(expected = "deadlock")]
+fn loom_reader_backs_out_broken_skips_wake() {
+    reader_backs_out(loom_bugs::BACK_OUT_SKIPS_WAKE);
+}
+
 // --- a killed reader -----------------------------------------------------------------------
 
 fn killed_reader(bug: u8) {
