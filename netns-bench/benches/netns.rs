@@ -25,7 +25,7 @@ fn netns_cycle(c: &mut Criterion) {
                 let start = Instant::now();
                 for _ in 0..iters {
                     let net = registry
-                        .copy_net_ns(CLONE_NEWNET, registry.init_user_ns(), &init_net)
+                        .copy_net_ns(CLONE_NEWNET, registry.init_cred(), &init_net)
                         .expect("copy_net_ns failed with no ops registered");
                     drop(net);
                 }

@@ -32,12 +32,12 @@ fn run(threads: usize, per_thread: usize) -> (Duration, Duration) {
         .map(|_| {
             let (registry, start) = (Arc::clone(&registry), Arc::clone(&start));
             std::thread::spawn(move || {
-                let user_ns = registry.init_user_ns().clone();
+                let cred = registry.init_cred().clone();
                 let mut current = registry.init_net();
                 start.wait();
                 for _ in 0..per_thread {
                     current = registry
-                        .copy_net_ns(CLONE_NEWNET, &user_ns, &current)
+                        .copy_net_ns(CLONE_NEWNET, &cred, &current)
                         .expect("copy_net_ns failed");
                 }
             })

@@ -175,10 +175,10 @@ pub fn calibrate(
     let registry = new_registry(spec, "calibrate");
     let workload = Workload::register(&registry).map_err(|e| format!("registering ops: {e}"))?;
     let init_net = registry.init_net();
-    let user_ns = registry.init_user_ns().clone();
+    let cred = registry.init_cred().clone();
     let create = || {
         registry
-            .copy_net_ns(CLONE_NEWNET, &user_ns, &init_net)
+            .copy_net_ns(CLONE_NEWNET, &cred, &init_net)
             .map_err(|e| format!("copy_net_ns: {e}"))
     };
     for _ in 0..plan.warm_up_nets {
@@ -194,7 +194,7 @@ pub fn calibrate(
     for _ in 0..nets_to_time {
         let t = Instant::now();
         current = registry
-            .copy_net_ns(CLONE_NEWNET, &user_ns, &current)
+            .copy_net_ns(CLONE_NEWNET, &cred, &current)
             .map_err(|e| format!("copy_net_ns: {e}"))?;
         times.push(t.elapsed());
     }
@@ -375,12 +375,12 @@ type LoopResult = Result<(Duration, CpuTimes), String>;
 
 /// The seed's loop: each creation replaces the thread's net, whose last reference it drops.
 fn seed_loop(registry: &Registry, iterations: u64, done: &AtomicU64, start: Instant) -> LoopResult {
-    let user_ns = registry.init_user_ns().clone();
+    let cred = registry.init_cred().clone();
     let cpu0 = thread_cpu_time().map_err(|e| e.to_string())?;
     let mut current: Net = registry.init_net();
     for i in 0..iterations {
         current = registry
-            .copy_net_ns(CLONE_NEWNET, &user_ns, &current)
+            .copy_net_ns(CLONE_NEWNET, &cred, &current)
             .map_err(|e| format!("copy_net_ns failed at iteration {i}: {e}"))?;
         if i % 256 == 0 {
             done.store(i, Ordering::Relaxed);
@@ -413,7 +413,7 @@ fn cycle_loop(
                 let cpu0 = thread_cpu_time().map_err(|e| e.to_string())?;
                 burn_cpu(process / 2);
                 let net = registry
-                    .copy_net_ns(CLONE_NEWNET, registry.init_user_ns(), &registry.init_net())
+                    .copy_net_ns(CLONE_NEWNET, registry.init_cred(), &registry.init_net())
                     .map_err(|e| format!("copy_net_ns failed at iteration {i}: {e}"))?;
                 burn_cpu(process / 2);
                 drop(net);

@@ -827,7 +827,7 @@ mod tests {
 
         let init_net = registry.init_net();
         let nets: Vec<_> = (0..3)
-            .map(|_| registry.copy_net_ns(CLONE_NEWNET, registry.init_user_ns(), &init_net))
+            .map(|_| registry.copy_net_ns(CLONE_NEWNET, registry.init_cred(), &init_net))
             .collect::<Result<_, _>>()
             .unwrap();
         assert_eq!(world.devices(), 4 * devices_per_net);

@@ -6,9 +6,9 @@
 //!
 //! To replay the lifecycle of network namespaces outside the kernel: pernet subsystems with
 //! `init`/`pre_exit`/`exit`/`exit_batch` and private data, `copy_net_ns`, batched
-//! `cleanup_net`, nsids and `max_net_namespaces` limits, with the kernel's ordering rules, in a
-//! process you can test, fuzz and measure. Its lock-mode switch reproduces the pre-4.16
-//! `net_mutex` behaviour next to today's, so both designs can be measured in one run.
+//! `cleanup_net`, nsids and per-uid `max_net_namespaces` limits, with the kernel's ordering
+//! rules, in a process you can test, fuzz and measure. Its lock-mode switch reproduces the
+//! pre-4.16 `net_mutex` behaviour next to today's, so both designs can be measured in one run.
 //!
 //! It is not a way to create real kernel namespaces, and it has no RTNL, no devices and no
 //! `exit_rtnl` step.
@@ -36,11 +36,37 @@
 //! let loopback = Arc::new(Loopback::default());
 //! registry.register_pernet_device(&loopback)?;
 //!
-//! let user_ns = registry.init_user_ns().clone();
-//! let net = registry.copy_net_ns(CLONE_NEWNET, &user_ns, &registry.init_net())?;
+//! let cred = registry.init_cred().clone(); // uid 0 in the initial user namespace
+//! let net = registry.copy_net_ns(CLONE_NEWNET, &cred, &registry.init_net())?;
 //! drop(net); // the last put_net queues it for cleanup_net
 //! registry.wait_cleanup_idle();
 //! assert_eq!(loopback.exits.load(Ordering::Relaxed), 1);
+//! # Ok::<(), NetError>(())
+//! ```
+//!
+//! Creations are charged as the kernel charges them: to the creator's euid in its user
+//! namespace, then to each ancestor namespace's owner, each level against its own per-uid
+//! `max_net_namespaces`.
+//!
+//! ```
+//! use netns_core::{CLONE_NEWNET, Cred, Kuid, NetError, Registry, UserNamespace};
+//!
+//! let registry = Registry::new();
+//! // uid 1000 creates a user namespace; inside it, uid 5 may create at most 2 namespaces.
+//! let container = UserNamespace::new_child(registry.init_user_ns(), Kuid(1000), 2);
+//! let cred = Cred::new(&container, Kuid(5));
+//! let init_net = registry.init_net();
+//! let nets = [
+//!     registry.copy_net_ns(CLONE_NEWNET, &cred, &init_net)?,
+//!     registry.copy_net_ns(CLONE_NEWNET, &cred, &init_net)?,
+//! ];
+//! let third = registry.copy_net_ns(CLONE_NEWNET, &cred, &init_net);
+//! assert_eq!(third.unwrap_err(), NetError::NoSpace);
+//! assert_eq!(container.net_namespaces_of(Kuid(5)), 2);
+//! assert_eq!(registry.init_user_ns().net_namespaces_of(Kuid(1000)), 2);
+//! drop(nets);
+//! registry.wait_cleanup_idle(); // charges go at the end of the cleanup batch
+//! assert_eq!(container.net_namespaces_of(Kuid(5)), 0);
 //! # Ok::<(), NetError>(())
 //! ```
 //!
@@ -66,9 +92,10 @@
 //!
 //! # Costs
 //!
-//! - Creation with no ops: a ucount charge per user-namespace level, two allocations (the
-//!   namespace and its list node), `pernet_ops_rwsem` for read and `net_rwsem` for write (to
-//!   append to the list). The private-data array is allocated by the first ops that has data.
+//! - Creation with no ops: a ucount charge per user-namespace level (one compare-and-swap each,
+//!   no lock: the [`Cred`] carries its ucounts entry), two allocations (the namespace and its
+//!   list node), `pernet_ops_rwsem` for read and `net_rwsem` for write (to append to the
+//!   list). The private-data array is allocated by the first ops that has data.
 //! - Destruction: the last `put_net` is one compare-and-swap, plus a wake-up of the worker when
 //!   the cleanup list was empty. Each batch costs one expedited grace period and one RCU barrier
 //!   whatever its size, plus the callbacks; per namespace it unlinks the list node (freed by an
@@ -87,7 +114,8 @@
 //!
 //! # Limitations
 //!
-//! - One euid: ucounts are per user namespace, not per (user namespace, uid).
+//! - No uid maps: a [`Kuid`] is the same uid in every user namespace, and user namespaces carry
+//!   only what network namespaces need (an owner and the `max_net_namespaces` limit).
 //! - Per-net private data needs `Default` (the kernel zero-fills it) and is freed after a grace
 //!   period rather than immediately, because readers may hold passive references.
 //!
@@ -103,6 +131,7 @@
 
 mod callback;
 mod cleanup;
+mod cred;
 mod error;
 mod generic;
 #[cfg(feature = "test-hooks")]
@@ -138,6 +167,7 @@ pub mod work;
 mod work;
 
 pub use callback::{CallbackPanic, CallbackPhase};
+pub use cred::{Cred, Kuid};
 pub use error::NetError;
 pub use generic::NetGenericId;
 pub use net::{Net, NetNs, PassiveNet};
@@ -161,6 +191,7 @@ mod tests {
         assert_send_sync::<crate::NetNs>();
         assert_send_sync::<crate::PassiveNet>();
         assert_send_sync::<crate::UserNamespace>();
+        assert_send_sync::<crate::Cred>();
         assert_send_sync::<crate::NetError>();
     }
 }

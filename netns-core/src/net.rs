@@ -243,7 +243,7 @@ impl NetNs {
     ///
     /// let registry = Registry::new();
     /// let init_net = registry.init_net();
-    /// let peer = registry.copy_net_ns(CLONE_NEWNET, registry.init_user_ns(), &init_net).unwrap();
+    /// let peer = registry.copy_net_ns(CLONE_NEWNET, registry.init_cred(), &init_net).unwrap();
     /// let id = init_net.peernet2id_alloc(&peer).unwrap();
     /// assert_eq!(init_net.peernet2id(&peer), Some(id));
     /// let found = init_net.get_net_ns_by_id(id).unwrap();
@@ -513,7 +513,7 @@ fn put_net_slow(ptr: NonNull<NetNs>) {
 /// use netns_core::{CLONE_NEWNET, CleanupMode, Net, Registry};
 ///
 /// let registry = Registry::builder().cleanup_mode(CleanupMode::Manual).build();
-/// let net = registry.copy_net_ns(CLONE_NEWNET, registry.init_user_ns(), &registry.init_net())?;
+/// let net = registry.copy_net_ns(CLONE_NEWNET, registry.init_cred(), &registry.init_net())?;
 /// let passive = Net::to_passive(&net);
 /// assert!(passive.maybe_get_net().is_some());
 /// drop(net); // the last active reference: the namespace is dying

@@ -36,7 +36,7 @@ use crate::net::{NET_FAILED, NET_LIVE, NetPtr};
 use crate::ops::DynOps;
 use crate::stats::{Counters, bump};
 use crate::work::CleanupWork;
-use crate::{Net, NetError, NetNs, Stats, UserNamespace};
+use crate::{Cred, Kuid, Net, NetError, NetNs, Stats, UserNamespace};
 
 /// `CLONE_NEWNET`: the `copy_net_ns` flag that asks for a new namespace.
 pub const CLONE_NEWNET: u64 = 0x4000_0000;
@@ -98,7 +98,8 @@ pub(crate) struct Shared {
     pub(crate) net_rwsem: RwSem<()>,
     pub(crate) net_namespace_list: RcuList<NetPtr>,
     pub(crate) init_net: Net,
-    pub(crate) init_user_ns: UserNamespace,
+    /// `init_cred`: [`Kuid::ROOT`] in the user namespace that owns `init_net`.
+    pub(crate) init_cred: Cred,
     pub(crate) cleanup_list: LList<NetNs>,
     pub(crate) work: CleanupWork,
     pub(crate) cleanup_mutex: Mutex<()>,
@@ -228,7 +229,7 @@ impl Shared {
     fn copy_net_ns(
         self: &Arc<Self>,
         flags: u64,
-        user_ns: &UserNamespace,
+        cred: &Cred,
         old: &Net,
         wait: Wait,
     ) -> Result<Net, NetError> {
@@ -242,8 +243,10 @@ impl Shared {
             return Err(NetError::Deadlock);
         }
         self.throttle(wait)?;
-        let ucounts = user_ns.inc_net_namespaces()?;
-        let net = NetNs::alloc(Some(Arc::clone(self)), self.id, user_ns.clone(), None);
+        // `inc_net_namespaces(user_ns)` with the creator's euid; its entry is cached in `cred`.
+        let ucounts = cred.ucounts().inc_net_namespaces()?;
+        let user_ns = cred.user_ns().clone();
+        let net = NetNs::alloc(Some(Arc::clone(self)), self.id, user_ns, None);
         net.teardown().ucounts = Some(ucounts);
         let result = match self.lock_for_setup(wait) {
             Ok(list) => self.setup_net(&net, &list),
@@ -305,8 +308,8 @@ impl Drop for Shared {
 ///
 /// let registry = Registry::new();
 /// let init_net = registry.init_net();
-/// let user_ns = registry.init_user_ns().clone();
-/// let net = registry.copy_net_ns(CLONE_NEWNET, &user_ns, &init_net).unwrap();
+/// let cred = registry.init_cred().clone();
+/// let net = registry.copy_net_ns(CLONE_NEWNET, &cred, &init_net).unwrap();
 /// assert!(net.check_net());
 /// drop(net); // put_net: queued for cleanup_net
 /// registry.wait_cleanup_idle();
@@ -401,7 +404,8 @@ impl RegistryBuilder {
         self
     }
 
-    /// The user namespace that owns `init_net` (default: a new, unlimited root).
+    /// The user namespace that owns `init_net` and that [`Registry::init_cred`] names (default:
+    /// a new, unlimited root). It may be any user namespace, a child one included.
     pub fn init_user_ns(mut self, user_ns: UserNamespace) -> Self {
         self.init_user_ns = Some(user_ns);
         self
@@ -437,7 +441,8 @@ impl RegistryBuilder {
         let init_user_ns = self
             .init_user_ns
             .unwrap_or_else(|| UserNamespace::new_root(usize::MAX));
-        let init_net = NetNs::alloc(None, id, init_user_ns.clone(), Some(&domain));
+        let init_cred = Cred::new(&init_user_ns, Kuid::ROOT);
+        let init_net = NetNs::alloc(None, id, init_user_ns, Some(&domain));
         let manual = self.cleanup_mode == CleanupMode::Manual;
         let shared = Arc::new(Shared {
             id,
@@ -450,7 +455,7 @@ impl RegistryBuilder {
             }),
             net_rwsem: RwSem::new(()),
             init_net: Net::from_new(init_net),
-            init_user_ns,
+            init_cred,
             cleanup_list: LList::new(),
             work: CleanupWork::new(manual),
             cleanup_mutex: Mutex::new(()),
@@ -507,7 +512,23 @@ impl Registry {
 
     /// The user namespace owning `init_net`.
     pub fn init_user_ns(&self) -> &UserNamespace {
-        &self.shared.init_user_ns
+        self.shared.init_cred.user_ns()
+    }
+
+    /// `init_cred`: [`Kuid::ROOT`] in [`init_user_ns`](Self::init_user_ns), the credentials to
+    /// create namespaces with when user namespaces do not matter.
+    ///
+    /// ```
+    /// use netns_core::{CLONE_NEWNET, Kuid, Registry};
+    ///
+    /// let registry = Registry::new();
+    /// assert_eq!(registry.init_cred().euid(), Kuid::ROOT);
+    /// assert!(registry.init_cred().user_ns().ptr_eq(registry.init_user_ns()));
+    /// let net = registry.copy_net_ns(CLONE_NEWNET, registry.init_cred(), &registry.init_net());
+    /// assert!(net.unwrap().user_ns().ptr_eq(registry.init_user_ns()));
+    /// ```
+    pub fn init_cred(&self) -> &Cred {
+        &self.shared.init_cred
     }
 
     /// The registry's RCU domain: take read guards from it for [`NetNs::net_generic`] and
@@ -522,34 +543,27 @@ impl Registry {
     }
 
     /// `copy_net_ns`: without [`CLONE_NEWNET`] in `flags`, another reference to `old`. Otherwise
-    /// a new namespace owned by `user_ns`: charges `max_net_namespaces` up the ancestor chain
-    /// (`NoSpace`), takes `pernet_ops_rwsem` killably (`Interrupted`), runs `setup_net` (the
-    /// first failing init's error). On any error every charge and reference is released.
+    /// a new namespace owned by `cred.user_ns()`: charges `max_net_namespaces` to `cred.euid()`
+    /// in that user namespace and to each ancestor's owner up the chain (`NoSpace` if any level
+    /// is full; see [`UserNamespace::net_namespaces_of`]), takes `pernet_ops_rwsem` killably
+    /// (`Interrupted`), runs `setup_net` (the first failing init's error). On any error every
+    /// charge and reference is released. The charge itself takes no lock: `cred` carries its
+    /// ucounts entry.
     ///
     /// With a backlog bound configured, first waits (killably) or fails while the cleanup
     /// backlog is at the bound.
     ///
     /// Returns `Invalid` if `old` belongs to another registry and `Deadlock` if called from a
     /// pernet callback of this registry.
-    pub fn copy_net_ns(
-        &self,
-        flags: u64,
-        user_ns: &UserNamespace,
-        old: &Net,
-    ) -> Result<Net, NetError> {
-        self.shared.copy_net_ns(flags, user_ns, old, Wait::Killable)
+    pub fn copy_net_ns(&self, flags: u64, cred: &Cred, old: &Net) -> Result<Net, NetError> {
+        self.shared.copy_net_ns(flags, cred, old, Wait::Killable)
     }
 
     /// [`copy_net_ns`](Self::copy_net_ns) that never waits for `pernet_ops_rwsem` or for the
     /// backlog: `WouldBlock` instead. (Callbacks it runs may still block, and it takes
     /// `net_rwsem` for the instant of the list insertion.)
-    pub fn try_copy_net_ns(
-        &self,
-        flags: u64,
-        user_ns: &UserNamespace,
-        old: &Net,
-    ) -> Result<Net, NetError> {
-        self.shared.copy_net_ns(flags, user_ns, old, Wait::Try)
+    pub fn try_copy_net_ns(&self, flags: u64, cred: &Cred, old: &Net) -> Result<Net, NetError> {
+        self.shared.copy_net_ns(flags, cred, old, Wait::Try)
     }
 
     /// `for_each_net_rcu`: the namespaces on `net_namespace_list`, in creation order, under an

@@ -163,8 +163,8 @@ fn creation_during_blocked_cleanup(mode: LockMode) -> Result<Net, NetError> {
         let cleaner = s.spawn(|| registry.cleanup_net());
         entered.recv().unwrap();
         // The batch is inside an exit, holding pernet_ops_rwsem.
-        let user_ns = registry.init_user_ns();
-        let result = registry.try_copy_net_ns(CLONE_NEWNET, user_ns, &registry.init_net());
+        let cred = registry.init_cred();
+        let result = registry.try_copy_net_ns(CLONE_NEWNET, cred, &registry.init_net());
         if mode == LockMode::Exclusive {
             // A blocking creator queues behind the cleanup and only finishes after it.
             let creator = s.spawn(|| {
@@ -237,9 +237,9 @@ fn backlog_bound_fails_or_waits_killably() {
         .max_cleanup_backlog(Some(1))
         .build();
     drop(new_net(&registry));
-    let user_ns = registry.init_user_ns();
+    let cred = registry.init_cred();
     let err = registry
-        .copy_net_ns(CLONE_NEWNET, user_ns, &registry.init_net())
+        .copy_net_ns(CLONE_NEWNET, cred, &registry.init_net())
         .unwrap_err();
     assert_eq!(err, NetError::BacklogFull);
     assert_eq!(registry.cleanup_net(), 1);
@@ -256,13 +256,13 @@ fn backlog_bound_fails_or_waits_killably() {
     drop(new_net(&registry));
     entered.recv().unwrap();
     assert_eq!(registry.backlog(), 1);
-    let user_ns = &registry.init_user_ns().clone();
+    let cred = &registry.init_cred().clone();
     let registry = &registry;
     let (handle_tx, handle_rx) = mpsc::channel();
     thread::scope(|s| {
         let creator = s.spawn(move || {
             handle_tx.send(rwsem::KillHandle::current()).unwrap();
-            let result = registry.copy_net_ns(CLONE_NEWNET, user_ns, &registry.init_net());
+            let result = registry.copy_net_ns(CLONE_NEWNET, cred, &registry.init_net());
             rwsem::clear_current_kill();
             result
         });
@@ -274,7 +274,7 @@ fn backlog_bound_fails_or_waits_killably() {
         assert_eq!(creator.join().unwrap().unwrap_err(), NetError::Interrupted);
     });
     // Only the namespace stuck in its exit is charged; the killed creator left nothing.
-    assert_eq!(user_ns.net_namespaces(), 1);
+    assert_eq!(cred.user_ns().net_namespaces_of(cred.euid()), 1);
     assert_eq!(registry.stats().live, 0);
     // Released, the backlog drains and a waiting creator gets through.
     thread::scope(|s| {

@@ -76,10 +76,10 @@ impl PernetOperations for Reentrant {
         results.push(registry.unregister_pernet_subsys(&other).unwrap_err());
         results.push(registry.try_cleanup_net().unwrap_err());
         let init_net = registry.init_net();
-        let user_ns = registry.init_user_ns();
+        let cred = registry.init_cred();
         results.push(
             registry
-                .copy_net_ns(CLONE_NEWNET, user_ns, &init_net)
+                .copy_net_ns(CLONE_NEWNET, cred, &init_net)
                 .unwrap_err(),
         );
         // Getting a reference to the namespace being set up is fine.
@@ -135,7 +135,7 @@ fn a_panicking_init_fails_creation_and_keeps_pairing_for_other_ops() {
     registry.register_pernet_subsys(&c).unwrap();
     log.take();
     let err = registry
-        .copy_net_ns(CLONE_NEWNET, registry.init_user_ns(), &registry.init_net())
+        .copy_net_ns(CLONE_NEWNET, registry.init_cred(), &registry.init_net())
         .unwrap_err();
     assert_eq!(err, NetError::CallbackPanicked);
     let events = log.take();
@@ -233,10 +233,10 @@ fn try_variants_report_would_block() {
         let registrar = s.spawn(|| registry.register_pernet_subsys(&blocker).map(|_| ()));
         entered_rx.recv().unwrap();
         let init_net = registry.init_net();
-        let user_ns = registry.init_user_ns();
+        let cred = registry.init_cred();
         assert_eq!(
             registry
-                .try_copy_net_ns(CLONE_NEWNET, user_ns, &init_net)
+                .try_copy_net_ns(CLONE_NEWNET, cred, &init_net)
                 .unwrap_err(),
             NetError::WouldBlock
         );
@@ -269,7 +269,7 @@ fn creating_from_a_locked_list_walk_is_refused_not_deadlocked() {
     let mut results = Vec::new();
     registry.for_each_net(|_net| {
         let init_net = registry.init_net();
-        results.push(registry.copy_net_ns(CLONE_NEWNET, registry.init_user_ns(), &init_net));
+        results.push(registry.copy_net_ns(CLONE_NEWNET, registry.init_cred(), &init_net));
         let cleanup = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             registry.cleanup_net();
         }));

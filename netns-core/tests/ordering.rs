@@ -215,11 +215,11 @@ fn setup_rollback_undoes_only_the_ops_before_the_failing_one() {
     registry.register_pernet_device(&d).unwrap();
     c.fail_all.store(true, std::sync::atomic::Ordering::Relaxed);
     log.take();
-    let user_ns = registry.init_user_ns().clone();
+    let cred = registry.init_cred().clone();
     let before = registry.stats();
 
     let err = registry
-        .copy_net_ns(netns_core::CLONE_NEWNET, &user_ns, &registry.init_net())
+        .copy_net_ns(netns_core::CLONE_NEWNET, &cred, &registry.init_net())
         .unwrap_err();
     assert_eq!(err, NetError::Errno(95));
     let events = log.take();
@@ -248,7 +248,7 @@ fn setup_rollback_undoes_only_the_ops_before_the_failing_one() {
     );
     assert_eq!((after.live, after.created, after.setup_failures), (0, 0, 1));
     assert_eq!(
-        user_ns.net_namespaces(),
+        cred.user_ns().net_namespaces_of(cred.euid()),
         0,
         "the charge is released on failure"
     );

@@ -12,9 +12,7 @@ use netns_core::{CLONE_NEWNET, CleanupMode, Net, NetError, Registry};
 fn copy_net_ns_without_clone_newnet_returns_another_reference() {
     let registry = Registry::new();
     let net = new_net(&registry);
-    let same = registry
-        .copy_net_ns(0, registry.init_user_ns(), &net)
-        .unwrap();
+    let same = registry.copy_net_ns(0, registry.init_cred(), &net).unwrap();
     assert!(Net::ptr_eq(&net, &same));
     assert_eq!(net.refcount(), 2);
     drop(same);
@@ -308,7 +306,7 @@ fn nets_of_another_registry_are_refused() {
     let one = Registry::new();
     let other = Registry::new();
     let foreign = other.init_net();
-    let result = one.copy_net_ns(CLONE_NEWNET, one.init_user_ns(), &foreign);
+    let result = one.copy_net_ns(CLONE_NEWNET, one.init_cred(), &foreign);
     assert_eq!(result.unwrap_err(), NetError::Invalid);
     assert_eq!(one.init_net().peernet2id_alloc(&foreign), None);
 }
@@ -320,14 +318,17 @@ fn counts_return_to_zero_at_quiescence() {
     log.attach(&registry);
     let ops = Rec::new("A", &log);
     registry.register_pernet_subsys(&ops).unwrap();
-    let child = netns_core::UserNamespace::new_child(registry.init_user_ns(), 1000);
+    let owner = netns_core::Kuid(1000);
+    let child = netns_core::UserNamespace::new_child(registry.init_user_ns(), owner, 1000);
     std::thread::scope(|s| {
-        for _ in 0..2 {
-            s.spawn(|| {
+        for uid in [owner, netns_core::Kuid(1001)] {
+            let cred = netns_core::Cred::new(&child, uid);
+            let registry = &registry;
+            s.spawn(move || {
                 let mut keep = Vec::new();
                 for i in 0..40 {
                     let net = registry
-                        .copy_net_ns(CLONE_NEWNET, &child, &registry.init_net())
+                        .copy_net_ns(CLONE_NEWNET, &cred, &registry.init_net())
                         .unwrap();
                     if i % 3 == 0 {
                         keep.push(net.clone());

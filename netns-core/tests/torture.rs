@@ -18,7 +18,9 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use netns_core::hooks::Faults;
-use netns_core::{CLONE_NEWNET, Net, NetError, NetNs, PernetOperations, Registry, UserNamespace};
+use netns_core::{
+    CLONE_NEWNET, Cred, Kuid, Net, NetError, NetNs, PernetOperations, Registry, UserNamespace,
+};
 
 /// A small xorshift generator: the harness needs cheap randomness, not quality.
 struct Rng(u64);
@@ -134,8 +136,12 @@ impl PernetOperations for TortureOps {
 
 static NEXT_EPOCH: AtomicU64 = AtomicU64::new(1);
 
-/// `max_net_namespaces` of the creators' user namespace.
+/// `max_net_namespaces` of the parent of the creators' user namespace: all creations are charged
+/// there to one uid, the creators' namespace's owner.
 const NET_LIMIT: usize = 256;
+
+/// The owner of the creators' user namespace.
+const CREATORS_NS_OWNER: Kuid = Kuid(1001);
 
 fn new_ops(ledger: &Arc<Ledger>, fail_one_in: u64, sentinel: bool, seed: u64) -> Arc<TortureOps> {
     Arc::new(TortureOps {
@@ -179,7 +185,11 @@ fn run_torture(duration: Duration, faults: Faults, label: &str) -> bool {
     registry
         .register_pernet_subsys(&sentinel)
         .expect("sentinel registers");
-    let user_ns = UserNamespace::new_child(registry.init_user_ns(), NET_LIMIT);
+    // The creators have a uid each in an unlimited user namespace whose owner's count in the
+    // parent is bounded: both race for that one counter, and an ENOSPC there undoes their own
+    // level-0 charge.
+    let parent = UserNamespace::new_child(registry.init_user_ns(), Kuid(1000), NET_LIMIT);
+    let user_ns = UserNamespace::new_child(&parent, CREATORS_NS_OWNER, usize::MAX);
     let stop = AtomicBool::new(false);
     let tally = Tally::default();
     let deadline = Instant::now() + duration;
@@ -193,11 +203,12 @@ fn run_torture(duration: Duration, faults: Faults, label: &str) -> bool {
             s.spawn(move || {
                 kill_tx.send(rwsem::KillHandle::current()).unwrap();
                 drop(kill_tx);
+                let cred = Cred::new(user_ns, Kuid(2000 + c as u32));
                 let mut rng = Rng::new(100 + c);
                 let mut pool: Vec<Net> = Vec::new();
                 let init_net = registry.init_net();
                 while !stop.load(Ordering::Relaxed) {
-                    match registry.copy_net_ns(CLONE_NEWNET, user_ns, &init_net) {
+                    match registry.copy_net_ns(CLONE_NEWNET, &cred, &init_net) {
                         Ok(net) => {
                             tally.created.fetch_add(1, Ordering::Relaxed);
                             if rng.below(4) == 0 {
@@ -381,8 +392,24 @@ fn run_torture(duration: Duration, faults: Faults, label: &str) -> bool {
             stats.created, stats.destroyed
         ));
     }
-    if user_ns.net_namespaces() != 0 || registry.init_user_ns().net_namespaces() != 0 {
-        failures.push(format!("ucount leak: {} charged", user_ns.net_namespaces()));
+    let charged = [
+        user_ns.net_namespaces(),
+        parent.net_namespaces(),
+        registry.init_user_ns().net_namespaces(),
+    ];
+    if charged != [0, 0, 0] {
+        failures.push(format!(
+            "ucount leak: {charged:?} charged at the three levels"
+        ));
+    }
+    // The creators' credentials are gone, so no entry may remain in their namespace, and the
+    // parent keeps only the owner's, which the creators' namespace holds.
+    if !user_ns.ucounts_uids().is_empty() || parent.ucounts_uids() != [CREATORS_NS_OWNER] {
+        failures.push(format!(
+            "ucounts entries left: {:?} in the creators' namespace, {:?} in its parent",
+            user_ns.ucounts_uids(),
+            parent.ucounts_uids()
+        ));
     }
     {
         let guard = registry.domain().read();

@@ -34,7 +34,7 @@ pub(super) fn serve(registry: &Registry, port: &Port<Cmd, Reply>) {
     while let Some(cmd) = port.recv() {
         let reply = match cmd {
             Cmd::Copy => {
-                Reply::Copy(registry.copy_net_ns(CLONE_NEWNET, registry.init_user_ns(), &init_net))
+                Reply::Copy(registry.copy_net_ns(CLONE_NEWNET, registry.init_cred(), &init_net))
             }
             Cmd::Register(ops) => Reply::Register(if ops.spec.device {
                 registry.register_pernet_device(&ops)

@@ -189,10 +189,10 @@ pub fn manual_registry(log: &Log) -> Arc<Registry> {
     registry
 }
 
-/// A new namespace owned by the registry's initial user namespace.
+/// A new namespace created with the registry's `init_cred` (uid 0 in its initial user namespace).
 pub fn new_net(registry: &Registry) -> Net {
     registry
-        .copy_net_ns(CLONE_NEWNET, registry.init_user_ns(), &registry.init_net())
+        .copy_net_ns(CLONE_NEWNET, registry.init_cred(), &registry.init_net())
         .expect("copy_net_ns")
 }
 
