@@ -125,6 +125,7 @@
 //!
 //! 1.85 (edition 2024), like the rest of the workspace.
 
+pub mod affinity;
 pub mod cli;
 pub mod cputime;
 pub mod experiment;

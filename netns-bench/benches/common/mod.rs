@@ -14,27 +14,6 @@ pub fn criterion() -> Criterion {
         .configure_from_args()
 }
 
-/// Pins the calling thread to CPU `cpu` modulo the CPUs available, so that the threads of a
-/// contended bench sit on distinct cores from run to run instead of wherever the scheduler
-/// happens to put them (which moved the two-thread figures by half from one run to the next).
-/// Does nothing where affinity cannot be set.
-#[allow(dead_code)] // Not every bench target pins.
-pub fn pin_to_cpu(cpu: usize) {
-    #[cfg(target_os = "linux")]
-    {
-        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
-        // SAFETY: `set` is a plain bit set owned by this frame; `CPU_SET` indexes it within
-        // `CPU_SETSIZE`, and `sched_setaffinity` only reads it.
-        unsafe {
-            let mut set: libc::cpu_set_t = std::mem::zeroed();
-            libc::CPU_SET(cpu % cpus, &mut set);
-            libc::sched_setaffinity(0, std::mem::size_of::<libc::cpu_set_t>(), &set);
-        }
-    }
-    #[cfg(not(target_os = "linux"))]
-    let _ = cpu;
-}
-
 /// Runs `iters` operations split over `threads` threads, thread `t` pinned to CPU `t` and
 /// calling `op(t, i)` for its share of `i`; the time runs from the threads' common start to the
 /// last one's finish.
@@ -47,7 +26,7 @@ pub fn split_over_threads(threads: u64, iters: u64, op: impl Fn(u64, u64) + Sync
         for t in 0..threads {
             let (op, start) = (&op, &start);
             s.spawn(move || {
-                pin_to_cpu(t as usize);
+                netns_bench::affinity::pin_to_cpu(t as usize);
                 start.wait();
                 for i in 0..per_thread {
                     op(t, i);
