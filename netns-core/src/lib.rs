@@ -103,16 +103,25 @@
 //! - Throughput (no ops, one creating thread, cleanup included, 2-core machine): about 2.5
 //!   million create+destroy cycles per second (400 ns each in `netns-bench`'s `netns_cycle`).
 //! - Parallel creation (`cargo run --release -p netns-bench --example creators [-- --ops
-//!   kernel]`, 2-core machine, two pinned creators against one, namespaces kept until the
-//!   clock stops): with the bench's kernel-like pernet operations (about 50-60 us a creation),
-//!   [`LockMode::Shared`] runs creations in parallel, 1.59-1.74x over three runs, where
-//!   [`LockMode::Exclusive`] serialises them (0.75-0.87x). With no operations a creation is
-//!   about 80 ns, and two creators reach only 0.58x of one: each creation writes the cache lines
-//!   of `pernet_ops_rwsem`, `net_rwsem`, the list's tail, the ucount and the user namespace,
-//!   as in the kernel, and a line moves between these two cores in about 35 ns, so the
-//!   creators mostly wait for lines. Releasing each namespace as the next is made (the worker
-//!   then dismantles alongside on the same two cores) gives 1.14x with no operations and 1.30x
-//!   with them.
+//!   work|kernel]`, 2-core machine, two pinned creators against one, medians of seven rounds,
+//!   namespaces kept until the clock stops):
+//!   - with pernet operations that only do work of their own (`--ops work`: about 19 us a
+//!     creation), [`LockMode::Shared`] runs creations in parallel, 1.83-1.93x over three runs,
+//!     where [`LockMode::Exclusive`] serialises them (0.81-0.84x);
+//!   - with the bench's kernel-like operations (about 50 us a creation), 1.41-1.81x over four
+//!     runs (Exclusive 0.73-0.83x): their `init`s share a `rtnl` mutex and global tables, and
+//!     fill about 100 KiB per namespace, so part of each creation is serial or bound by memory
+//!     bandwidth, as in the kernel;
+//!   - with no operations a creation is about 80 ns, and two creators reach only 0.19-0.77x of
+//!     one (Exclusive 0.60-0.66x): each creation writes the cache lines of `pernet_ops_rwsem`,
+//!     `net_rwsem`, the list's tail, the ucount and the user namespace, as in the kernel, and a
+//!     line moves between these two cores in about 35 ns, so the creators mostly wait for
+//!     lines (and, when `net_rwsem` stays contended, for each other's wake-ups).
+//!
+//!   Releasing each namespace as the next is made, so that the worker dismantles alongside on
+//!   the same two cores, gives 2.20-2.28x with the `work` operations, 1.42-1.76x with the
+//!   kernel-like ones and 1.00x with none. Above 2x, the single creator is the one slowed: the
+//!   worker it wakes often runs on its CPU.
 //! - [`NetNs::net_generic`]: one RCU dereference and one load under a read guard.
 //! - nsids: [`NetNs::peernet2id`] and [`NetNs::get_net_ns_by_id`] take no lock, only a read
 //!   section of the registry's domain (`peernet2id` scans the table, like the kernel's
