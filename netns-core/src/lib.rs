@@ -112,8 +112,9 @@
 //!     runs (Exclusive 0.73-0.83x): their `init`s share a `rtnl` mutex and global tables, and
 //!     fill about 100 KiB per namespace, so part of each creation is serial or bound by memory
 //!     bandwidth, as in the kernel;
-//!   - with no operations a creation is about 80 ns, and two creators reach only 0.19-0.77x of
-//!     one (Exclusive 0.60-0.66x): each creation writes the cache lines of `pernet_ops_rwsem`,
+//!   - with no operations a creation is about 80 ns, and two creators reach only 0.47-0.57x of
+//!     one in five runs of 500,000 namespaces per thread (0.19-0.77x in shorter runs; Exclusive
+//!     0.56-0.66x): each creation writes the cache lines of `pernet_ops_rwsem`,
 //!     `net_rwsem`, the list's tail, the ucount and the user namespace, as in the kernel, and a
 //!     line moves between these two cores in about 35 ns, so the creators mostly wait for
 //!     lines (and, when `net_rwsem` stays contended, for each other's wake-ups).
