@@ -11,69 +11,21 @@ use std::time::Duration;
 
 use criterion::measurement::WallTime;
 use criterion::{BenchmarkGroup, Criterion, Throughput, criterion_group, criterion_main};
+use netns_bench::locks::CounterLock;
 
 mod common;
 
 /// One operation in `WRITE_EVERY` is a write in `rwsem_read_mostly` (1% writes).
 const WRITE_EVERY: u64 = 100;
 
-/// The three locks behind one interface, so every bench runs the same code for each.
-trait Lock: Sync {
-    fn new() -> Self;
-    fn read_value(&self) -> u64;
-    fn write_add(&self, v: u64);
-}
-
-impl Lock for rwsem::RwSem<u64> {
-    fn new() -> Self {
-        rwsem::RwSem::new(0)
-    }
-    #[inline]
-    fn read_value(&self) -> u64 {
-        *self.read()
-    }
-    #[inline]
-    fn write_add(&self, v: u64) {
-        *self.write() += v;
-    }
-}
-
-impl Lock for std::sync::RwLock<u64> {
-    fn new() -> Self {
-        std::sync::RwLock::new(0)
-    }
-    #[inline]
-    fn read_value(&self) -> u64 {
-        *self.read().unwrap()
-    }
-    #[inline]
-    fn write_add(&self, v: u64) {
-        *self.write().unwrap() += v;
-    }
-}
-
-impl Lock for parking_lot::RwLock<u64> {
-    fn new() -> Self {
-        parking_lot::RwLock::new(0)
-    }
-    #[inline]
-    fn read_value(&self) -> u64 {
-        *self.read()
-    }
-    #[inline]
-    fn write_add(&self, v: u64) {
-        *self.write() += v;
-    }
-}
-
-fn read_uncontended<L: Lock>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
+fn read_uncontended<L: CounterLock>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
     let lock = L::new();
     g.bench_function(name, |b| {
         b.iter(|| black_box(black_box(&lock).read_value()))
     });
 }
 
-fn write_uncontended<L: Lock>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
+fn write_uncontended<L: CounterLock>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
     let lock = L::new();
     g.bench_function(name, |b| b.iter(|| black_box(&lock).write_add(1)));
 }
@@ -82,7 +34,7 @@ fn write_uncontended<L: Lock>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) 
 /// finish. Each thread is pinned to its own CPU: left to the scheduler, the two sometimes share
 /// a core, where the lock word never bounces between caches, and the figures moved by half
 /// from one run to the next.
-fn read_mostly<L: Lock>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
+fn read_mostly<L: CounterLock>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
     let lock = L::new();
     g.bench_function(name, |b| {
         b.iter_custom(|iters| {
@@ -103,7 +55,7 @@ const FLOOD_READERS: usize = 1;
 
 /// One write lock + unlock while [`FLOOD_READERS`] threads take back-to-back read sections of
 /// a few hundred nanoseconds each: how long a writer waits behind a continuous reader flood.
-fn write_under_flood<L: Lock>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
+fn write_under_flood<L: CounterLock>(g: &mut BenchmarkGroup<'_, WallTime>, name: &str) {
     let lock = L::new();
     let stop = AtomicBool::new(false);
     std::thread::scope(|s| {

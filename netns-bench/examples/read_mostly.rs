@@ -9,74 +9,24 @@
 //!
 //! Each round has two threads pinned to distinct CPUs share `N` operations (default 20
 //! million); thread `t` writes once in every `W` operations (default 100, i.e. 1% writes; 1
-//! makes every operation a write), at an offset of its own, and reads otherwise. The printed throughput is operations per second of wall time from the
-//! threads' common start to the later finish.
+//! makes every operation a write), at an offset of its own, and reads otherwise. The printed
+//! throughput is operations per second of wall time from the threads' common start to the
+//! later finish.
 
 use std::hint::black_box;
 use std::process::ExitCode;
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
+use netns_bench::locks::CounterLock;
+
 /// By default one operation in a hundred is a write (1% writes), as in the criterion group.
 const DEFAULT_WRITE_EVERY: u64 = 100;
-
-/// The three locks behind one interface, so every round runs the same loop for each.
-trait Lock: Sync {
-    const NAME: &'static str;
-    fn new() -> Self;
-    fn read_value(&self) -> u64;
-    fn write_add(&self, v: u64);
-}
-
-impl Lock for rwsem::RwSem<u64> {
-    const NAME: &'static str = "rwsem";
-    fn new() -> Self {
-        rwsem::RwSem::new(0)
-    }
-    #[inline]
-    fn read_value(&self) -> u64 {
-        *self.read()
-    }
-    #[inline]
-    fn write_add(&self, v: u64) {
-        *self.write() += v;
-    }
-}
-
-impl Lock for std::sync::RwLock<u64> {
-    const NAME: &'static str = "std";
-    fn new() -> Self {
-        std::sync::RwLock::new(0)
-    }
-    #[inline]
-    fn read_value(&self) -> u64 {
-        *self.read().unwrap()
-    }
-    #[inline]
-    fn write_add(&self, v: u64) {
-        *self.write().unwrap() += v;
-    }
-}
-
-impl Lock for parking_lot::RwLock<u64> {
-    const NAME: &'static str = "parking_lot";
-    fn new() -> Self {
-        parking_lot::RwLock::new(0)
-    }
-    #[inline]
-    fn read_value(&self) -> u64 {
-        *self.read()
-    }
-    #[inline]
-    fn write_add(&self, v: u64) {
-        *self.write() += v;
-    }
-}
 
 /// One round on a fresh lock: `ops` operations over two pinned threads, one in `write_every` a
 /// write. Returns the wall time, and checks that every write landed (a lock that lost one would
 /// be measured doing less).
-fn round<L: Lock>(ops: u64, write_every: u64) -> Duration {
+fn round<L: CounterLock>(ops: u64, write_every: u64) -> Duration {
     let lock = L::new();
     let start = Barrier::new(3);
     let per_thread = ops / 2;
@@ -169,10 +119,13 @@ fn main() -> ExitCode {
         }
     };
     type Run = fn(u64, u64) -> Duration;
+    fn entry<L: CounterLock>() -> (&'static str, Run) {
+        (L::NAME, round::<L>)
+    }
     let locks: [(&str, Run); 3] = [
-        ("rwsem", round::<rwsem::RwSem<u64>>),
-        ("std", round::<std::sync::RwLock<u64>>),
-        ("parking_lot", round::<parking_lot::RwLock<u64>>),
+        entry::<rwsem::RwSem<u64>>(),
+        entry::<std::sync::RwLock<u64>>(),
+        entry::<parking_lot::RwLock<u64>>(),
     ];
     // A discarded warm-up round for each lock.
     for (_, run) in &locks {

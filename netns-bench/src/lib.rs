@@ -132,6 +132,7 @@ pub mod experiment;
 pub mod kernel;
 #[cfg(feature = "liburcu")]
 pub mod liburcu;
+pub mod locks;
 pub mod plot;
 pub mod progress;
 pub mod report;
