@@ -145,7 +145,9 @@ impl PernetOperations for BlockingExit {
         if let Some(entered) = self.entered.lock().unwrap().take() {
             entered.send(()).unwrap();
             let release = self.release.lock().unwrap().take().unwrap();
-            release.recv().unwrap();
+            // A sender dropped by a failing test releases the exit too, so the failure is
+            // reported instead of a join waiting for this thread forever.
+            let _ = release.recv();
         }
     }
 }
@@ -160,6 +162,9 @@ fn creation_during_blocked_cleanup(mode: LockMode) -> Result<Net, NetError> {
     drop(new_net(&registry));
     let done = AtomicBool::new(false);
     thread::scope(|s| {
+        // Owned by the scope's body, so that a failed assertion drops it before the scope
+        // joins the cleaner.
+        let release = release;
         let cleaner = s.spawn(|| registry.cleanup_net());
         entered.recv().unwrap();
         // The batch is inside an exit, holding pernet_ops_rwsem.

@@ -226,10 +226,14 @@ fn try_variants_report_would_block() {
     let blocker = Rec::with_hook("blocker", &log, move |kind, _net| {
         if kind == Kind::Init {
             entered_tx.lock().unwrap().send(()).unwrap();
-            release_rx.lock().unwrap().recv().unwrap();
+            // A sender dropped by a failing test releases the init too.
+            let _ = release_rx.lock().unwrap().recv();
         }
     });
     std::thread::scope(|s| {
+        // Owned by the scope's body, so that a failed assertion drops it before the scope
+        // joins the registrar.
+        let release_tx = release_tx;
         let registrar = s.spawn(|| registry.register_pernet_subsys(&blocker).map(|_| ()));
         entered_rx.recv().unwrap();
         let init_net = registry.init_net();
