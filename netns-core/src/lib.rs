@@ -106,10 +106,10 @@
 //!   work|kernel]`, 2-core machine, two pinned creators against one, medians of seven rounds,
 //!   namespaces kept until the clock stops):
 //!   - with pernet operations that only do work of their own (`--ops work`: about 19 us a
-//!     creation), [`LockMode::Shared`] runs creations in parallel, 1.83-1.93x over three runs,
-//!     where [`LockMode::Exclusive`] serialises them (0.81-0.84x);
-//!   - with the bench's kernel-like operations (about 50 us a creation), 1.41-1.81x over four
-//!     runs (Exclusive 0.73-0.83x): their `init`s share a `rtnl` mutex and global tables, and
+//!     creation), [`LockMode::Shared`] runs creations in parallel, 1.83-1.93x over four runs,
+//!     where [`LockMode::Exclusive`] serialises them (0.81-0.87x);
+//!   - with the bench's kernel-like operations (about 50 us a creation), 1.41-1.81x over five
+//!     runs (Exclusive 0.73-0.92x): their `init`s share a `rtnl` mutex and global tables, and
 //!     fill about 100 KiB per namespace, so part of each creation is serial or bound by memory
 //!     bandwidth, as in the kernel;
 //!   - with no operations a creation is about 80 ns, and two creators reach only 0.47-0.57x of
@@ -120,8 +120,8 @@
 //!     lines (and, when `net_rwsem` stays contended, for each other's wake-ups).
 //!
 //!   Releasing each namespace as the next is made, so that the worker dismantles alongside on
-//!   the same two cores, gives 2.20-2.28x with the `work` operations, 1.42-1.76x with the
-//!   kernel-like ones and 1.00x with none. Above 2x, the single creator is the one slowed: the
+//!   the same two cores, gives 1.74-2.28x with the `work` operations, 1.42-1.87x with the
+//!   kernel-like ones and 0.81-1.00x with none. Above 2x, the single creator is the one slowed: the
 //!   worker it wakes often runs on its CPU.
 //! - [`NetNs::net_generic`]: one RCU dereference and one load under a read guard.
 //! - nsids: [`NetNs::peernet2id`] and [`NetNs::get_net_ns_by_id`] take no lock, only a read
