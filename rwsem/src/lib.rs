@@ -141,9 +141,11 @@
 //! 0.76-1.08x in criterion runs and 0.90x in the interleaved medians (0.78x without it). Last,
 //! readers that take the lock with one unconditional add (the kernel's `rwsem_read_trylock`)
 //! instead of a load and a compare-and-swap, which failed whenever the other reader got in
-//! between (3.5 M of 20 M operations then fell to the slow path), brought it to 1.06x and 1.28x
-//! parking_lot in two criterion runs (58 and 74 M ops/s against 55 and 58 M; std 49 and 58 M)
-//! and 1.16x, 1.20x, 1.21x and 1.34x in four interleaved runs. 400 and 1000 iterations
+//! between (3.5 M of 20 M operations then fell to the slow path), brought it to 1.06x, 1.28x and
+//! 1.30x parking_lot in three criterion runs (58, 74 and 43 M ops/s against 55, 58 and 33 M;
+//! std 49, 58 and 51 M: std's lead in the last is one noisy run, which the interleaved runs do
+//! not show) and 1.16x, 1.20x, 1.21x, 1.33x and 1.34x in five interleaved runs (std 0.7-0.9x
+//! of parking_lot there). 400 and 1000 iterations
 //! measured no better than 200 for the reader and queued spins, and neither did exponential
 //! backoff in the reader spin or handing the lock straight to a spinning front writer. Under
 //! locktorture's oversubscribed mix (`TORTURE_SECS=10`) writers completed 73k `write()` calls
@@ -162,10 +164,11 @@
 //! - One `usize` word, the queue's small mutex and two pointers per semaphore.
 //! - Uncontended `read`/`write` and their release: one atomic read-modify-write each (read:
 //!   `fetch_add`, then `fetch_sub`; write: two compare-and-swaps), the same instructions as
-//!   parking_lot's fast paths. In two criterion runs (`cargo bench -p netns-bench --bench
-//!   rwsem`) read lock+unlock took 4.35 and 4.51 ns against std's 5.19 and 5.41 ns and
-//!   parking_lot's 5.83 and 5.70 ns; write lock+unlock 5.41 and 5.29 ns against std's 5.57 and
-//!   5.38 ns and parking_lot's 4.95 and 4.95 ns (1.09x and 1.07x parking_lot). Contended
+//!   parking_lot's fast paths. In three criterion runs (`cargo bench -p netns-bench --bench
+//!   rwsem`) read lock+unlock took 4.35, 4.51 and 5.07 ns against std's 5.19, 5.41 and 5.74 ns
+//!   and parking_lot's 5.83, 5.70 and 6.07 ns; write lock+unlock 5.41, 5.29 and 5.45 ns against
+//!   std's 5.57, 5.38 and 5.39 ns and parking_lot's 4.95, 4.95 and 5.44 ns (at most 1.09x
+//!   either). Contended
 //!   figures: "Spinning".
 //! - Misuse checks (debug builds, or the `misuse-checks` feature in release) add a
 //!   thread-local list push and pop to every acquisition: with the feature, read lock+unlock
