@@ -143,9 +143,9 @@
 //! instead of a load and a compare-and-swap, which failed whenever the other reader got in
 //! between (3.5 M of 20 M operations then fell to the slow path), brought it to 1.06x, 1.28x and
 //! 1.30x parking_lot in three criterion runs (58, 74 and 43 M ops/s against 55, 58 and 33 M;
-//! std 49, 58 and 51 M: std's lead in the last is one noisy run, which the interleaved runs do
-//! not show) and 1.16x, 1.20x, 1.21x, 1.33x and 1.34x in five interleaved runs (std 0.7-0.9x
-//! of parking_lot there). 400 and 1000 iterations
+//! std 49, 58 and 51 M: std's lead in the last is one noisy run; in the interleaved run of the
+//! same session std made 0.88x parking_lot) and 1.16x, 1.20x, 1.21x, 1.33x and 1.34x in five
+//! interleaved runs. 400 and 1000 iterations
 //! measured no better than 200 for the reader and queued spins, and neither did exponential
 //! backoff in the reader spin or handing the lock straight to a spinning front writer. Under
 //! locktorture's oversubscribed mix (`TORTURE_SECS=10`) writers completed 73k `write()` calls
