@@ -299,7 +299,7 @@ fn nets_created_by_a_non_owner_are_charged_to_the_owner_at_the_parent_level() {
     assert_eq!(mid.net_namespaces_of(leaf_owner), 3);
     drop((in_leaf_nets, more));
     assert_eq!(registry.cleanup_net(), 3);
-    assert_uncharged(&[&leaf, &mid, &init_user_ns]);
+    assert_uncharged(&[&leaf, &mid, init_user_ns]);
 }
 
 /// Asserts that no namespace is charged in any of `levels`, for any uid.
